@@ -1,0 +1,37 @@
+// Loads etcd's protobuf definitions (written for etcd-tree, wire-compatible with etcd 3.5).
+// Decoding options chosen once, for every user: int64 as JS numbers (revisions and our lease IDs
+// stay below 2^53), bytes as Buffers, enums as numbers, proto field names kept (snake_case).
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { join } from 'node:path';
+
+export const protoLoaderOptions: protoLoader.Options = {
+  keepCase: true,
+  longs: Number,
+  enums: Number,
+  bytes: Buffer,
+  defaults: true,
+  oneofs: true,
+  includeDirs: [import.meta.dirname],
+};
+
+let loaded: grpc.GrpcObject | undefined;
+
+/** The etcdserverpb package: KV, Watch, Lease, Cluster, Maintenance service constructors. */
+export function etcdServerPb(): grpc.GrpcObject {
+  if (!loaded) {
+    const def = protoLoader.loadSync(join(import.meta.dirname, 'rpc.proto'), protoLoaderOptions);
+    loaded = grpc.loadPackageDefinition(def).etcdserverpb as grpc.GrpcObject;
+  }
+  return loaded;
+}
+
+export type ServiceName = 'KV' | 'Watch' | 'Lease' | 'Cluster' | 'Maintenance';
+
+export function serviceDefinition(name: ServiceName): grpc.ServiceDefinition {
+  return (etcdServerPb()[name] as grpc.ServiceClientConstructor).service;
+}
+
+export function clientConstructor(name: ServiceName): grpc.ServiceClientConstructor {
+  return etcdServerPb()[name] as grpc.ServiceClientConstructor;
+}

@@ -1,0 +1,100 @@
+// Starts an etcd-tree node as a child process (the real CLI), on free loopback ports.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { freePort, waitForPort } from './ports.ts';
+
+export const projectRoot = resolve(import.meta.dirname, '../..');
+
+export interface EtcdTreeNode {
+  endpoint: string; // host:port of the gRPC listener
+  port: number;
+  httpPort: number;
+  dataDir: string;
+  process: ChildProcess;
+  /** Last few KiB of the node's stdout+stderr (pino JSON lines), for failure messages. */
+  output(): string;
+  /** SIGTERM and wait for exit. Keeps the data dir. */
+  stop(): Promise<number | null>;
+  /** SIGKILL and wait for exit. Keeps the data dir. */
+  kill(): Promise<void>;
+  /** stop() and remove the temp dir. */
+  destroy(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Reuse a data dir (restart); a fresh temp dir otherwise. */
+  dataDir?: string;
+  /** Reuse ports (restart on the same address). */
+  port?: number;
+  httpPort?: number;
+  /** Extra CLI flags, e.g. ['--max-txn-ops', '4']. */
+  args?: string[];
+  /** Topology YAML files: name -> content. Default: one SQLite catch-all in the data dir. */
+  topology?: Record<string, string>;
+  env?: Record<string, string>;
+}
+
+export async function startEtcdTree(opts: StartOptions = {}): Promise<EtcdTreeNode> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'etcd-tree-'));
+  const topologyDir = join(dataDir, 'topology.d');
+  mkdirSync(topologyDir, { recursive: true });
+  const topology = opts.topology ?? {
+    '00-default.yaml': `backends:\n  local:\n    kind: sqlite\n    path: ${join(dataDir, 'default.db')}\nroutes:\n  - prefix: ""\n    to: local\n`,
+  };
+  for (const [name, content] of Object.entries(topology)) writeFileSync(join(topologyDir, name), content);
+  const port = opts.port ?? (await freePort());
+  const httpPort = opts.httpPort ?? (await freePort());
+  const args = [
+    '--import', 'tsx', join(projectRoot, 'src/cli.ts'),
+    '--listen-client-urls', `http://127.0.0.1:${port}`,
+    '--listen-metrics-urls', `http://127.0.0.1:${httpPort}`,
+    '--data-dir', dataDir,
+    '--topology-dir', topologyDir,
+    '--experimental-watch-progress-notify-interval', '1s',
+    ...(opts.args ?? []),
+  ];
+  const child = spawn(process.execPath, args, {
+    cwd: projectRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...opts.env },
+  });
+  let out = '';
+  const keep = (d: Buffer) => { out = (out + d.toString()).slice(-8000); };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  try {
+    await Promise.race([
+      waitForPort(port, 30_000),
+      exited.then((code) => { throw new Error(`etcd-tree exited with ${code} before listening`); }),
+    ]);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw new Error(`${String(err)}\n${out}`);
+  }
+  const node: EtcdTreeNode = {
+    endpoint: `127.0.0.1:${port}`,
+    port,
+    httpPort,
+    dataDir,
+    process: child,
+    output: () => out,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      return exited;
+    },
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+    async destroy() {
+      await node.stop();
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return node;
+}

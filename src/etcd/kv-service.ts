@@ -1,0 +1,50 @@
+// etcdserverpb.KV: Range, Put, DeleteRange, Txn, Compact.
+import type * as grpc from '@grpc/grpc-js';
+import type { Router } from '../router/router.ts';
+import { isTxnReadOnly } from '../store/txn-executor.ts';
+import type { DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from '../store/types.ts';
+import { Errors } from './errors.ts';
+import type { HeaderFn } from './header.ts';
+import { checkDelete, checkPut, checkRange, checkTxn } from './request-validation.ts';
+import { requestSize, unaryHandler } from './rpc-handler.ts';
+
+export interface KvLimits {
+  maxRequestBytes: number;
+  maxTxnOps: number;
+}
+
+export function kvService(router: Router, header: HeaderFn, limits: KvLimits): grpc.UntypedServiceImplementation {
+  // Writes go through etcd's raft proposal size check; reads do not.
+  const checkSize = (req: object) => {
+    if (requestSize(req) > limits.maxRequestBytes) throw Errors.requestTooLarge();
+  };
+  return {
+    Range: unaryHandler('/etcdserverpb.KV/Range', async (req: RangeRequest) => {
+      checkRange(req);
+      const res = await router.range(req);
+      return { ...res, header: header(res.header.revision) };
+    }),
+    Put: unaryHandler('/etcdserverpb.KV/Put', async (req: PutRequest) => {
+      checkPut(req);
+      checkSize(req);
+      const res = await router.put(req);
+      return { ...res, header: header(res.header.revision) };
+    }),
+    DeleteRange: unaryHandler('/etcdserverpb.KV/DeleteRange', async (req: DeleteRangeRequest) => {
+      checkDelete(req);
+      checkSize(req);
+      const res = await router.deleteRange(req);
+      return { ...res, header: header(res.header.revision) };
+    }),
+    Txn: unaryHandler('/etcdserverpb.KV/Txn', async (req: TxnRequest) => {
+      checkTxn(req, limits.maxTxnOps);
+      if (!isTxnReadOnly(req)) checkSize(req);
+      const { response } = await router.txn(req);
+      return { ...response, header: header(response.header.revision) };
+    }),
+    Compact: unaryHandler('/etcdserverpb.KV/Compact', async (req: { revision: number; physical: boolean }) => {
+      const current = await router.compact(req.revision, req.physical);
+      return { header: header(current) };
+    }),
+  };
+}

@@ -1,0 +1,39 @@
+// The one wrapper every unary handler goes through: server span, metrics, error mapping and
+// logging of unexpected errors (once, with the trace id).
+import type * as grpc from '@grpc/grpc-js';
+import { log } from '../telemetry/logger.ts';
+import { observeRpc, startRpc } from '../telemetry/metrics.ts';
+import { traceUnary } from '../telemetry/tracing.ts';
+import { toGrpcError } from './errors.ts';
+
+/** Size of each request message as received, for etcd's --max-request-bytes check. */
+const requestSizes = new WeakMap<object, number>();
+
+export function recordRequestSize(message: object, bytes: number): void {
+  requestSizes.set(message, bytes);
+}
+
+export function requestSize(message: object): number {
+  return requestSizes.get(message) ?? 0;
+}
+
+export function unaryHandler<Req extends object, Res>(
+  fullMethod: string,
+  handle: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const started = startRpc(fullMethod);
+    traceUnary(fullMethod, call.metadata, () => handle(call.request, call)).then(
+      (res) => {
+        observeRpc(fullMethod, started, 0);
+        callback(null, res);
+      },
+      (err: unknown) => {
+        const status = toGrpcError(err);
+        if (status.unexpected) log.error({ err, method: fullMethod }, 'request failed unexpectedly');
+        observeRpc(fullMethod, started, status.code);
+        callback(status);
+      },
+    );
+  };
+}

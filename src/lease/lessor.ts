@@ -1,0 +1,123 @@
+// Leases: granted with a TTL, kept alive by clients, and on expiry or revoke every attached key
+// is deleted in one write per leaf (delete events for each). Leases are persisted in the home
+// leaf; after a restart every lease gets its full TTL again, as etcd does on leader change.
+import { Errors } from '../etcd/errors.ts';
+import type { LeafStore } from '../store/leaf-store.ts';
+import { log } from '../telemetry/logger.ts';
+
+/** etcd's minimum TTL with default election settings: ceil(1.5 * election timeout 1 s). */
+export const MIN_LEASE_TTL = 2;
+export const MAX_LEASE_TTL = 9_000_000_000;
+const EXPIRY_CHECK_MS = 500;
+
+interface Lease {
+  id: number;
+  /** Granted TTL in seconds (after raising to the minimum). */
+  ttl: number;
+  /** When it expires, in ms since the epoch. */
+  expiresAt: number;
+  revoking?: Promise<void>;
+}
+
+export interface LeaseKeyDeleter {
+  /** Deletes the keys (one write per leaf). */
+  deleteKeys(keys: Buffer[]): Promise<void>;
+  keysOfLease(id: number): Promise<Buffer[]>;
+}
+
+export class Lessor {
+  private readonly leases = new Map<number, Lease>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly home: LeafStore, private readonly keys: LeaseKeyDeleter, private readonly now = () => Date.now()) {}
+
+  async start(): Promise<void> {
+    for (const rec of await this.home.listLeases()) {
+      this.leases.set(rec.id, { id: rec.id, ttl: rec.ttl, expiresAt: this.now() + rec.ttl * 1000 });
+    }
+    this.timer = setInterval(() => this.expire(), EXPIRY_CHECK_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  exists(id: number): boolean {
+    return this.leases.has(id);
+  }
+
+  async grant(ttl: number, requestedId: number): Promise<{ id: number; ttl: number }> {
+    if (ttl > MAX_LEASE_TTL) throw Errors.leaseTTLTooLarge();
+    const id = requestedId !== 0 ? requestedId : this.newId();
+    if (this.leases.has(id)) throw Errors.leaseExist();
+    const granted = Math.max(ttl, MIN_LEASE_TTL);
+    const lease: Lease = { id, ttl: granted, expiresAt: this.now() + granted * 1000 };
+    this.leases.set(id, lease);
+    try {
+      await this.home.saveLease({ id, ttl: granted });
+    } catch (err) {
+      this.leases.delete(id);
+      throw err;
+    }
+    return { id, ttl: granted };
+  }
+
+  async revoke(id: number): Promise<void> {
+    const lease = this.leases.get(id);
+    if (!lease) throw Errors.leaseNotFound();
+    await this.revokeLease(lease);
+  }
+
+  /** Returns the TTL granted again, or 0 when the lease does not exist (etcd's answer). */
+  keepAlive(id: number): number {
+    const lease = this.leases.get(id);
+    if (!lease || lease.revoking) return 0;
+    lease.expiresAt = this.now() + lease.ttl * 1000;
+    return lease.ttl;
+  }
+
+  /** null when the lease does not exist. */
+  async timeToLive(id: number, withKeys: boolean): Promise<{ ttl: number; grantedTtl: number; keys: Buffer[] } | null> {
+    const lease = this.leases.get(id);
+    if (!lease) return null;
+    const remaining = Math.max(0, Math.trunc((lease.expiresAt - this.now()) / 1000));
+    return { ttl: remaining, grantedTtl: lease.ttl, keys: withKeys ? await this.keys.keysOfLease(id) : [] };
+  }
+
+  list(): number[] {
+    return [...this.leases.keys()];
+  }
+
+  private revokeLease(lease: Lease): Promise<void> {
+    lease.revoking ??= (async () => {
+      try {
+        await this.keys.deleteKeys(await this.keys.keysOfLease(lease.id));
+        await this.home.deleteLease(lease.id);
+        this.leases.delete(lease.id);
+      } catch (err) {
+        lease.revoking = undefined;
+        throw err;
+      }
+    })();
+    return lease.revoking;
+  }
+
+  private expire(): void {
+    const now = this.now();
+    for (const lease of this.leases.values()) {
+      if (lease.expiresAt <= now && !lease.revoking) {
+        this.revokeLease(lease).catch((err) => log.warn({ err, lease: lease.id }, 'lease expiry failed; retrying'));
+      }
+    }
+  }
+
+  private newId(): number {
+    for (;;) {
+      // Positive, below 2^53 so it survives every JSON and JS number path.
+      const id = Math.floor(Math.random() * (Number.MAX_SAFE_INTEGER - 1)) + 1;
+      if (!this.leases.has(id)) return id;
+    }
+  }
+}

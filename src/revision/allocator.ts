@@ -1,0 +1,25 @@
+// The revision allocator contract (DESIGN.md section 4). One global revision sequence; every
+// revision is allocated to one leaf and stays pending there until resolved (committed or rolled
+// back). The watermark W(S) of a set of leaves is the highest revision r such that every
+// revision <= r allocated to a leaf in S is resolved. Implementations: memory (single node),
+// redis (shared by every node of a tree, a later issue).
+
+export interface RevisionAllocator {
+  /** Seeds the counter so it is at least `floor` (the highest revision found in the leaves). */
+  seed(floor: number): Promise<void>;
+  /** Allocates the next revision for a write to `leaf`. It is pending until resolve(). */
+  allocate(leaf: string): Promise<number>;
+  /** Marks `rev` of `leaf` resolved: its transaction committed or certainly rolled back. */
+  resolve(leaf: string, rev: number): void;
+  /** Highest revision allocated so far (etcd's "current revision"). */
+  current(): Promise<number>;
+  /** W(leaves). */
+  watermark(leaves: readonly string[]): Promise<number>;
+  /** Linearizable read index: C = current(); waits until W(leaves) >= C; returns C. */
+  readIndex(leaves: readonly string[]): Promise<number>;
+  /** Resolves once W(leaves) >= rev. */
+  waitFor(leaves: readonly string[], rev: number): Promise<void>;
+  /** Calls cb whenever some watermark may have advanced. Returns an unsubscribe function. */
+  onAdvance(cb: () => void): () => void;
+  close(): Promise<void>;
+}

@@ -1,0 +1,46 @@
+// The dialect contract: what a database driver provides to the shared MVCC store. A dialect is
+// SQL text (see sql-text.ts), a few hooks and capability flags; all MVCC logic is shared.
+
+/** Parameters are numbers, Buffers, strings or null. SQL uses `?` placeholders everywhere. */
+export type SqlParam = number | Buffer | string | null;
+
+export interface SqlRunner {
+  all<T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T[]>;
+  get<T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T | undefined>;
+  run(sql: string, params?: SqlParam[]): Promise<{ changes: number }>;
+}
+
+export interface ReadTx extends SqlRunner {}
+
+export interface WriteTx extends SqlRunner {
+  /**
+   * Runs fn inside a savepoint: if fn throws, only its changes are rolled back and the error
+   * is rethrown; the surrounding transaction goes on (group commit relies on this).
+   */
+  savepoint<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+export interface DialectCapabilities {
+  /**
+   * One writer connection, writes serialized in-process (SQLite): concurrent write txns are
+   * grouped into one database transaction and one commit (group commit).
+   */
+  singleWriter: boolean;
+}
+
+export interface Dialect {
+  readonly kind: 'sqlite' | 'postgres' | 'mysql';
+  readonly capabilities: DialectCapabilities;
+  /** Statements creating the schema (idempotent), given the table-name prefix. */
+  schemaStatements(prefix: string): string[];
+  /** The same statement text as sql-text.ts produces, adapted to this database (upserts etc). */
+  upsertCurrentSql(prefix: string): string;
+  open(): Promise<void>;
+  close(): Promise<void>;
+  /** A consistent snapshot for several reads. */
+  readTx<T>(fn: (tx: ReadTx) => Promise<T>): Promise<T>;
+  /** One database transaction holding the write lock for what it touches. */
+  writeTx<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T>;
+  /** Bytes used by the database (Maintenance.Status dbSize). */
+  sizeBytes(): Promise<number>;
+}

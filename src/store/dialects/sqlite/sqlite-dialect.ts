@@ -1,0 +1,143 @@
+// SQLite through better-sqlite3 (synchronous). Two connections: one writer (all writes,
+// serialized and grouped by the store's write queue) and one reader; WAL mode lets the reader
+// see a stable committed snapshot while the writer works. synchronous=FULL: an acknowledged
+// commit survives a crash of the process or the machine.
+import Database from 'better-sqlite3';
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Dialect, ReadTx, SqlParam, WriteTx } from '../../dialect.ts';
+import { SerialLock } from '../../serial-lock.ts';
+
+export interface SqliteOptions {
+  path: string;
+  /** PRAGMA synchronous; FULL (default) makes every commit durable. */
+  synchronous?: 'FULL' | 'NORMAL' | 'OFF';
+}
+
+class Connection {
+  private readonly statements = new Map<string, Database.Statement>();
+  constructor(readonly db: Database.Database) {}
+
+  prepare(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
+  runner(): ReadTx {
+    return {
+      all: async <T>(sql: string, params: SqlParam[] = []) => this.prepare(sql).all(...params) as T[],
+      get: async <T>(sql: string, params: SqlParam[] = []) => this.prepare(sql).get(...params) as T | undefined,
+      run: async (sql: string, params: SqlParam[] = []) => ({ changes: this.prepare(sql).run(...params).changes }),
+    };
+  }
+}
+
+export class SqliteDialect implements Dialect {
+  readonly kind = 'sqlite' as const;
+  readonly capabilities = { singleWriter: true };
+  private writer!: Connection;
+  private reader!: Connection;
+  private readonly readLock = new SerialLock();
+  private readonly writeLock = new SerialLock();
+  private savepointDepth = 0;
+
+  constructor(private readonly options: SqliteOptions) {}
+
+  schemaStatements(p: string): string[] {
+    return [
+      `CREATE TABLE IF NOT EXISTS ${p}meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
+      `CREATE TABLE IF NOT EXISTS ${p}log (rev INTEGER NOT NULL, seq INTEGER NOT NULL, key BLOB NOT NULL,
+        create_rev INTEGER NOT NULL, version INTEGER NOT NULL, lease INTEGER NOT NULL, value BLOB NOT NULL,
+        kind INTEGER NOT NULL, prev_rev INTEGER NOT NULL)`,
+      `CREATE UNIQUE INDEX IF NOT EXISTS ${p}log_rev ON ${p}log (rev, seq)`,
+      `CREATE INDEX IF NOT EXISTS ${p}log_key_rev ON ${p}log (key, rev)`,
+      `CREATE TABLE IF NOT EXISTS ${p}kv (key BLOB NOT NULL PRIMARY KEY, create_rev INTEGER NOT NULL,
+        mod_rev INTEGER NOT NULL, version INTEGER NOT NULL, lease INTEGER NOT NULL, value BLOB NOT NULL)`,
+      `CREATE INDEX IF NOT EXISTS ${p}kv_lease ON ${p}kv (lease) WHERE lease <> 0`,
+      `CREATE TABLE IF NOT EXISTS ${p}lease (id INTEGER PRIMARY KEY, ttl INTEGER NOT NULL)`,
+    ];
+  }
+
+  upsertCurrentSql(p: string): string {
+    return `INSERT INTO ${p}kv (key, create_rev, mod_rev, version, lease, value) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (key) DO UPDATE SET create_rev = excluded.create_rev, mod_rev = excluded.mod_rev,
+      version = excluded.version, lease = excluded.lease, value = excluded.value`;
+  }
+
+  async open(): Promise<void> {
+    mkdirSync(dirname(this.options.path), { recursive: true });
+    const w = new Database(this.options.path);
+    w.pragma('journal_mode = WAL');
+    w.pragma(`synchronous = ${this.options.synchronous ?? 'FULL'}`);
+    w.pragma('busy_timeout = 5000');
+    this.writer = new Connection(w);
+    const r = new Database(this.options.path);
+    r.pragma('busy_timeout = 5000');
+    this.reader = new Connection(r);
+  }
+
+  async close(): Promise<void> {
+    await this.writeLock.run(async () => this.writer?.db.close());
+    await this.readLock.run(async () => this.reader?.db.close());
+  }
+
+  readTx<T>(fn: (tx: ReadTx) => Promise<T>): Promise<T> {
+    return this.readLock.run(async () => {
+      const db = this.reader.db;
+      db.exec('BEGIN');
+      try {
+        return await fn(this.reader.runner());
+      } finally {
+        db.exec('COMMIT');
+      }
+    });
+  }
+
+  writeTx<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
+    return this.writeLock.run(async () => {
+      const db = this.writer.db;
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await fn({ ...this.writer.runner(), savepoint: (f) => this.savepoint(f) });
+        db.exec('COMMIT');
+        return result;
+      } catch (err) {
+        if (db.inTransaction) db.exec('ROLLBACK');
+        throw err;
+      }
+    });
+  }
+
+  private async savepoint<T>(fn: () => Promise<T>): Promise<T> {
+    const name = `sp${this.savepointDepth++}`;
+    const db = this.writer.db;
+    db.exec(`SAVEPOINT ${name}`);
+    try {
+      const result = await fn();
+      db.exec(`RELEASE ${name}`);
+      return result;
+    } catch (err) {
+      db.exec(`ROLLBACK TO ${name}`);
+      db.exec(`RELEASE ${name}`);
+      throw err;
+    } finally {
+      this.savepointDepth--;
+    }
+  }
+
+  async sizeBytes(): Promise<number> {
+    let total = 0;
+    for (const suffix of ['', '-wal']) {
+      try {
+        total += statSync(this.options.path + suffix).size;
+      } catch {
+        /* the WAL file may not exist */
+      }
+    }
+    return total;
+  }
+}

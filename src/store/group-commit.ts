@@ -1,0 +1,71 @@
+// Group commit for single-writer databases (SQLite): write jobs that arrive while the event
+// loop is busy are run one after another inside ONE database transaction, each in its own
+// savepoint, and share one commit (one fsync). Every job settles only after that commit, so
+// nothing is acknowledged before it is durable.
+import type { Dialect, WriteTx } from './dialect.ts';
+
+type Job = {
+  run: (tx: WriteTx) => Promise<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+};
+
+export class GroupCommitQueue {
+  private queue: Job[] = [];
+  private scheduled = false;
+  private flushing: Promise<void> = Promise.resolve();
+  /** Largest number of jobs committed together so far (a metric for tuning). */
+  maxBatch = 0;
+
+  constructor(private readonly dialect: Dialect, private readonly maxJobsPerCommit = 512) {}
+
+  submit<T>(run: (tx: WriteTx) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        // setImmediate: gather every request that arrived in this turn of the event loop.
+        setImmediate(() => {
+          this.flushing = this.flushing.then(() => this.flush());
+        });
+      }
+    });
+  }
+
+  /** Resolves when every job submitted so far has settled. */
+  async drain(): Promise<void> {
+    while (this.queue.length > 0 || this.scheduled) {
+      await new Promise((r) => setImmediate(r));
+      await this.flushing;
+    }
+    await this.flushing;
+  }
+
+  private async flush(): Promise<void> {
+    this.scheduled = false;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxJobsPerCommit);
+      if (batch.length > this.maxBatch) this.maxBatch = batch.length;
+      const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+      try {
+        await this.dialect.writeTx(async (tx) => {
+          for (const job of batch) {
+            try {
+              outcomes.push({ ok: true, value: await tx.savepoint(() => job.run(tx)) });
+            } catch (error) {
+              outcomes.push({ ok: false, error });
+            }
+          }
+        });
+      } catch (commitError) {
+        for (const job of batch) job.reject(commitError);
+        continue;
+      }
+      batch.forEach((job, i) => {
+        const o = outcomes[i];
+        if (o.ok) job.resolve(o.value);
+        else job.reject(o.error);
+      });
+    }
+  }
+}

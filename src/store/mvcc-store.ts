@@ -1,0 +1,213 @@
+// The MVCC leaf store, shared by every dialect: SQL from sql-text.ts, database specifics from
+// the Dialect. Writes go through group commit on single-writer databases.
+import type { RevisionAllocator } from '../revision/allocator.ts';
+import type { Dialect, WriteTx } from './dialect.ts';
+import { GroupCommitQueue } from './group-commit.ts';
+import type { EventsPage, LeafStore, LeaseRecord, RevisionEvents, TxnContext } from './leaf-store.ts';
+import { readRange, type RangeRows } from './range-reader.ts';
+import { ROW_DELETE, SCHEMA_VERSION, sqlText, type SqlText } from './sql-text.ts';
+import { executeTxn, type TxnOutcome } from './txn-executor.ts';
+import { EventType, type MvccEvent, type RangeRequest, type TxnRequest } from './types.ts';
+
+export interface MvccStoreOptions {
+  /** Table-name prefix, so several leaves can share one database. */
+  tablePrefix?: string;
+  /** Revisions per physical compaction batch (each batch is one short write transaction). */
+  compactionBatch?: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export class MvccStore implements LeafStore {
+  private readonly sql: SqlText;
+  private readonly upsertCurrent: string;
+  private readonly writes: GroupCommitQueue | null;
+  /** Revisions below this are compacted. Only grows. */
+  private compacted = 0;
+  /** How far physical compaction has gone (rows below it are cleaned). */
+  private physicallyCompacted = 0;
+  private compaction: Promise<void> = Promise.resolve();
+  private readonly prefix: string;
+
+  constructor(
+    readonly name: string,
+    private readonly dialect: Dialect,
+    private readonly allocator: RevisionAllocator,
+    private readonly options: MvccStoreOptions = {},
+  ) {
+    this.prefix = options.tablePrefix ?? '';
+    this.sql = sqlText(this.prefix);
+    this.upsertCurrent = dialect.upsertCurrentSql(this.prefix);
+    this.writes = dialect.capabilities.singleWriter ? new GroupCommitQueue(dialect) : null;
+  }
+
+  async open(): Promise<void> {
+    await this.dialect.open();
+    await this.dialect.writeTx(async (tx) => {
+      for (const stmt of this.dialect.schemaStatements(this.prefix)) await tx.run(stmt);
+      const version = await this.meta(tx, 'schema_version');
+      if (version === undefined) await tx.run(this.sql.metaInsert, ['schema_version', SCHEMA_VERSION]);
+      else if (version > SCHEMA_VERSION) {
+        throw new Error(`leaf ${this.name}: schema version ${version} is newer than this etcd-tree (${SCHEMA_VERSION}); upgrade etcd-tree`);
+      }
+      const compacted = await this.meta(tx, 'compact_rev');
+      if (compacted === undefined) {
+        await tx.run(this.sql.metaInsert, ['compact_rev', 0]);
+        await tx.run(this.sql.metaInsert, ['compact_done', 0]);
+      }
+      this.compacted = compacted ?? 0;
+      this.physicallyCompacted = (await this.meta(tx, 'compact_done')) ?? 0;
+    });
+    // Finish a physical compaction that a stop interrupted.
+    if (this.physicallyCompacted < this.compacted) this.compaction = this.compactPhysically(this.compacted);
+  }
+
+  async close(): Promise<void> {
+    await this.compaction.catch(() => undefined);
+    await this.writes?.drain();
+    await this.dialect.close();
+  }
+
+  private async meta(tx: { get: WriteTx['get'] }, name: string): Promise<number | undefined> {
+    const row = await tx.get<{ value: number }>(this.sql.metaGet, [name]);
+    return row === undefined ? undefined : Number(row.value);
+  }
+
+  async headRevision(): Promise<number> {
+    return this.dialect.readTx(async (tx) => Number((await tx.get<{ rev: number | null }>(this.sql.headRev))?.rev ?? 0));
+  }
+
+  compactedRevision(): number {
+    return this.compacted;
+  }
+
+  range(req: RangeRequest, rev: number): Promise<RangeRows> {
+    return this.dialect.readTx(async (tx) => {
+      const head = Number((await tx.get<{ rev: number | null }>(this.sql.headRev))?.rev ?? 0);
+      return readRange(tx, this.sql, req, rev, rev >= head);
+    });
+  }
+
+  private write<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
+    return this.writes ? this.writes.submit(fn) : this.dialect.writeTx(fn);
+  }
+
+  async txn(req: TxnRequest, ctx: TxnContext): Promise<TxnOutcome> {
+    let rev = 0;
+    try {
+      return await this.write(async (tx) => {
+        const beginRev = await this.allocator.current();
+        return executeTxn(
+          {
+            tx,
+            sql: this.sql,
+            upsertCurrentSql: this.upsertCurrent,
+            beginRev,
+            compactedRev: this.compacted,
+            leaseExists: ctx.leaseExists,
+            allocate: async () => (rev = await this.allocator.allocate(this.name)),
+          },
+          req,
+        );
+      });
+    } finally {
+      // Committed or rolled back, the revision is no longer pending.
+      if (rev !== 0) this.allocator.resolve(this.name, rev);
+    }
+  }
+
+  async compact(rev: number, physical: boolean): Promise<void> {
+    if (rev > this.compacted) {
+      await this.write(async (tx) => {
+        await tx.run(this.sql.metaUpdate, [rev, 'compact_rev']);
+      });
+      this.compacted = rev;
+      this.compaction = this.compaction.then(() => this.compactPhysically(rev));
+    }
+    if (physical) await this.compaction;
+  }
+
+  /** Deletes superseded history below `upTo` in short batches so writers are never held up. */
+  private async compactPhysically(upTo: number): Promise<void> {
+    const step = this.options.compactionBatch ?? 1000;
+    let lo = this.physicallyCompacted;
+    while (lo < upTo) {
+      const hi = Math.min(lo + step, upTo);
+      await this.write(async (tx) => {
+        await tx.run(this.sql.compactSuperseded, [lo, hi]);
+        await tx.run(this.sql.compactDead, [lo, hi]);
+        await tx.run(this.sql.metaUpdate, [hi, 'compact_done']);
+      });
+      this.physicallyCompacted = lo = hi;
+    }
+  }
+
+  events(after: number, upTo: number, limit: number): Promise<EventsPage> {
+    return this.dialect.readTx(async (tx) => {
+      let rows = await tx.all<any>(this.sql.events, [after, upTo, limit]);
+      let complete = upTo;
+      if (rows.length === limit && limit > 0) {
+        // Truncated. Never split a revision: drop the last one's rows unless it is the only one.
+        const lastRev = Number(rows[rows.length - 1].rev);
+        const firstRev = Number(rows[0].rev);
+        if (lastRev !== firstRev) {
+          rows = rows.filter((r) => Number(r.rev) !== lastRev);
+          complete = lastRev - 1;
+        } else {
+          rows = await tx.all<any>(this.sql.events, [after, lastRev, Number.MAX_SAFE_INTEGER]);
+          complete = lastRev;
+        }
+      }
+      const out: RevisionEvents[] = [];
+      for (const r of rows) {
+        const rev = Number(r.rev);
+        if (out.length === 0 || out[out.length - 1].rev !== rev) out.push({ rev, events: [] });
+        out[out.length - 1].events.push(rowToEvent(r, rev));
+      }
+      return { revisions: out, complete };
+    });
+  }
+
+  async keysOfLease(id: number): Promise<Buffer[]> {
+    return this.dialect.readTx(async (tx) => (await tx.all<{ key: Buffer }>(this.sql.keysOfLease, [id])).map((r) => r.key));
+  }
+
+  async listLeases(): Promise<LeaseRecord[]> {
+    return this.dialect.readTx(async (tx) =>
+      (await tx.all<{ id: number; ttl: number }>(this.sql.leaseList)).map((r) => ({ id: Number(r.id), ttl: Number(r.ttl) })),
+    );
+  }
+
+  async saveLease(lease: LeaseRecord): Promise<void> {
+    await this.write((tx) => tx.run(this.sql.leaseInsert, [lease.id, lease.ttl]));
+  }
+
+  async deleteLease(id: number): Promise<void> {
+    await this.write((tx) => tx.run(this.sql.leaseDelete, [id]));
+  }
+
+  sizeBytes(): Promise<number> {
+    return this.dialect.sizeBytes();
+  }
+
+  /** Test hook: settles once queued writes and compaction are done. */
+  async idle(): Promise<void> {
+    await this.writes?.drain();
+    await this.compaction;
+  }
+}
+
+function rowToEvent(r: any, rev: number): MvccEvent {
+  const prev =
+    r.p_rev === null || r.p_rev === undefined
+      ? null
+      : { key: r.key, create_revision: Number(r.p_create_rev), mod_revision: Number(r.p_rev), version: Number(r.p_version), value: r.p_value ?? EMPTY, lease: Number(r.p_lease) };
+  if (Number(r.kind) === ROW_DELETE) {
+    return { type: EventType.DELETE, kv: { key: r.key, create_revision: 0, mod_revision: rev, version: 0, value: EMPTY, lease: 0 }, prev_kv: prev };
+  }
+  return {
+    type: EventType.PUT,
+    kv: { key: r.key, create_revision: Number(r.create_rev), mod_revision: rev, version: Number(r.version), value: r.value ?? EMPTY, lease: Number(r.lease) },
+    prev_kv: prev,
+  };
+}

@@ -1,0 +1,94 @@
+// Range over one leaf, exactly as etcd's apply layer does it: fetch (limit+1 when nothing needs
+// the whole range), prune by min/max revision filters, sort, truncate, count.
+import type { ReadTx, SqlParam } from './dialect.ts';
+import type { KeyBound, SqlText } from './sql-text.ts';
+import { intervalOf, intervalIsEmpty, SortOrder, SortTarget, type KeyInterval, type KeyValue, type RangeRequest } from './types.ts';
+
+export interface RangeRows {
+  kvs: KeyValue[];
+  more: boolean;
+  count: number;
+}
+
+interface Row {
+  key: Buffer;
+  create_rev: number;
+  mod_rev: number;
+  version: number;
+  lease: number;
+  value?: Buffer;
+}
+
+const EMPTY = Buffer.alloc(0);
+const ZERO = Buffer.from([0]);
+
+export function toKeyValue(r: Row): KeyValue {
+  return { key: r.key, create_revision: r.create_rev, mod_revision: r.mod_rev, version: r.version, value: r.value ?? EMPTY, lease: r.lease };
+}
+
+/** SQL bound and parameters for an interval; a single key is [key, key+"\0"). */
+export function intervalParams(iv: KeyInterval): { bound: KeyBound; params: SqlParam[] } {
+  if (iv.end === null) return { bound: 'bounded', params: [iv.start, Buffer.concat([iv.start, ZERO])] };
+  if (iv.end.length === 0) return { bound: 'unbounded', params: [iv.start] };
+  return { bound: 'bounded', params: [iv.start, iv.end] };
+}
+
+/**
+ * Reads `req` at revision `rev`. `atHead` says the leaf holds no change above `rev`, so the
+ * current table is exact; otherwise history is read.
+ */
+export async function readRange(tx: ReadTx, sql: SqlText, req: RangeRequest, rev: number, atHead: boolean): Promise<RangeRows> {
+  const iv = intervalOf(req.key, req.range_end);
+  if (intervalIsEmpty(iv)) return { kvs: [], more: false, count: 0 };
+  const { bound, params } = intervalParams(iv);
+  const revParams = atHead ? params : [...params, rev];
+
+  if (req.count_only) {
+    const row = await tx.get<{ n: number }>(atHead ? sql.currentCount(bound) : sql.historicalCount(bound), revParams);
+    return { kvs: [], more: false, count: Number(row?.n ?? 0) };
+  }
+
+  const filtered = req.min_mod_revision > 0 || req.max_mod_revision > 0 || req.min_create_revision > 0 || req.max_create_revision > 0;
+  let order = req.sort_order;
+  if (req.sort_target !== SortTarget.KEY && order === SortOrder.NONE) order = SortOrder.ASCEND;
+  else if (req.sort_target === SortTarget.KEY && order === SortOrder.ASCEND) order = SortOrder.NONE;
+  const wholeRange = order !== SortOrder.NONE || filtered;
+  const fetchLimit = !wholeRange && req.limit > 0 ? req.limit + 1 : 0;
+  const withValue = !req.keys_only || req.sort_target === SortTarget.VALUE;
+  const text = atHead ? sql.currentRows(bound, withValue, fetchLimit > 0) : sql.historicalRows(bound, withValue, fetchLimit > 0);
+  const rows = await tx.all<Row>(text, fetchLimit > 0 ? [...revParams, fetchLimit] : revParams);
+
+  let count = rows.length;
+  if (fetchLimit > 0 && rows.length === fetchLimit) {
+    const row = await tx.get<{ n: number }>(atHead ? sql.currentCount(bound) : sql.historicalCount(bound), revParams);
+    count = Number(row?.n ?? 0);
+  }
+  let kvs = rows.map(toKeyValue);
+  if (filtered) kvs = kvs.filter((kv) => passesFilters(req, kv));
+  if (order !== SortOrder.NONE) sortKvs(kvs, req.sort_target, order === SortOrder.DESCEND);
+  let more = false;
+  if (req.limit > 0 && kvs.length > req.limit) {
+    kvs = kvs.slice(0, req.limit);
+    more = true;
+  }
+  if (req.keys_only) for (const kv of kvs) kv.value = EMPTY;
+  return { kvs, more, count };
+}
+
+function passesFilters(r: RangeRequest, kv: KeyValue): boolean {
+  if (r.max_mod_revision > 0 && kv.mod_revision > r.max_mod_revision) return false;
+  if (r.min_mod_revision > 0 && kv.mod_revision < r.min_mod_revision) return false;
+  if (r.max_create_revision > 0 && kv.create_revision > r.max_create_revision) return false;
+  if (r.min_create_revision > 0 && kv.create_revision < r.min_create_revision) return false;
+  return true;
+}
+
+function sortKvs(kvs: KeyValue[], target: number, descending: boolean): void {
+  const by: (a: KeyValue, b: KeyValue) => number =
+    target === SortTarget.VERSION ? (a, b) => a.version - b.version
+    : target === SortTarget.CREATE ? (a, b) => a.create_revision - b.create_revision
+    : target === SortTarget.MOD ? (a, b) => a.mod_revision - b.mod_revision
+    : target === SortTarget.VALUE ? (a, b) => Buffer.compare(a.value, b.value)
+    : (a, b) => Buffer.compare(a.key, b.key);
+  kvs.sort(descending ? (a, b) => by(b, a) : by);
+}

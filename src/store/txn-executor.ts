@@ -1,0 +1,191 @@
+// Executes one etcd Txn inside a leaf's write transaction, following etcd 3.5's applier:
+// compares (and nested compares) first, then checks of the chosen path, then the ops in order.
+// The revision is allocated at the first real change (no revision for failed compares or for
+// deletes that delete nothing), while the rows are locked.
+import { Errors } from '../etcd/errors.ts';
+import { comparePath } from './compare.ts';
+import type { WriteTx } from './dialect.ts';
+import { intervalParams, readRange, toKeyValue } from './range-reader.ts';
+import { ROW_DELETE, ROW_PUT, type SqlText } from './sql-text.ts';
+import {
+  intervalOf,
+  intervalIsEmpty,
+  type DeleteRangeRequest,
+  type KeyValue,
+  type PutRequest,
+  type RangeRequest,
+  type RequestOp,
+  type ResponseOp,
+  type TxnRequest,
+  type TxnResponse,
+} from './types.ts';
+
+export interface TxnEnv {
+  tx: WriteTx;
+  sql: SqlText;
+  upsertCurrentSql: string;
+  /** etcd's current revision when the txn starts (the read view's revision). */
+  beginRev: number;
+  compactedRev: number;
+  leaseExists(id: number): boolean;
+  /** Allocates this txn's revision; called at most once. */
+  allocate(): Promise<number>;
+}
+
+export interface TxnOutcome {
+  response: TxnResponse;
+  /** The revision this txn wrote at, or 0 when it changed nothing. */
+  rev: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export function isTxnReadOnly(req: TxnRequest): boolean {
+  const readOnly = (ops: RequestOp[]): boolean =>
+    ops.every((op) =>
+      op.request === 'request_put' || op.request === 'request_delete_range' ? false
+      : op.request === 'request_txn' && op.request_txn ? isTxnReadOnly(op.request_txn)
+      : true,
+    );
+  return readOnly(req.success) && readOnly(req.failure);
+}
+
+class TxnRun {
+  private rev = 0;
+  private seq = 0;
+  private pathIndex = 0;
+
+  constructor(private readonly env: TxnEnv, private readonly path: boolean[]) {}
+
+  get writtenRev(): number {
+    return this.rev;
+  }
+
+  /** The revision reads inside the txn see: the new one once something changed. */
+  private viewRev(): number {
+    return this.rev || this.env.beginRev;
+  }
+
+  private async revision(): Promise<number> {
+    if (this.rev === 0) this.rev = await this.env.allocate();
+    return this.rev;
+  }
+
+  /** etcd's checkRequests over the chosen path, with one check function. */
+  async check(req: TxnRequest, f: (op: RequestOp) => Promise<void>): Promise<void> {
+    const walk = async (r: TxnRequest): Promise<void> => {
+      const ok = this.path[this.pathIndex++];
+      for (const op of ok ? r.success : r.failure) {
+        if (op.request === 'request_txn' && op.request_txn) await walk(op.request_txn);
+        else await f(op);
+      }
+    };
+    this.pathIndex = 0;
+    await walk(req);
+  }
+
+  async apply(req: TxnRequest): Promise<TxnResponse> {
+    this.pathIndex = 0;
+    return this.applyLevel(req);
+  }
+
+  private async applyLevel(req: TxnRequest): Promise<TxnResponse> {
+    const succeeded = this.path[this.pathIndex++];
+    const responses: ResponseOp[] = [];
+    for (const op of succeeded ? req.success : req.failure) {
+      switch (op.request) {
+        case 'request_range':
+          responses.push({ response: 'response_range', response_range: await this.range(op.request_range!) });
+          break;
+        case 'request_put':
+          responses.push({ response: 'response_put', response_put: await this.put(op.request_put!) });
+          break;
+        case 'request_delete_range':
+          responses.push({ response: 'response_delete_range', response_delete_range: await this.deleteRange(op.request_delete_range!) });
+          break;
+        case 'request_txn': {
+          const inner = await this.applyLevel(op.request_txn!);
+          inner.header = { revision: 0 }; // etcd never fills a nested txn's header
+          responses.push({ response: 'response_txn', response_txn: inner });
+          break;
+        }
+      }
+    }
+    return { header: { revision: 0 }, succeeded, responses };
+  }
+
+  private async current(key: Buffer): Promise<KeyValue | null> {
+    const row = await this.env.tx.get<any>(this.env.sql.currentOne, [key]);
+    return row ? toKeyValue(row) : null;
+  }
+
+  private async range(r: RangeRequest) {
+    const rev = r.revision > 0 ? r.revision : this.viewRev();
+    const atHead = rev >= this.viewRev();
+    const rows = await readRange(this.env.tx, this.env.sql, r, rev, atHead);
+    return { header: { revision: this.viewRev() }, ...rows };
+  }
+
+  private async put(p: PutRequest) {
+    const prev = await this.current(p.key);
+    const rev = await this.revision();
+    const value = p.ignore_value ? (prev?.value ?? EMPTY) : p.value;
+    const lease = p.ignore_lease ? (prev?.lease ?? 0) : p.lease;
+    const kv: KeyValue = {
+      key: p.key,
+      create_revision: prev ? prev.create_revision : rev,
+      mod_revision: rev,
+      version: prev ? prev.version + 1 : 1,
+      value,
+      lease,
+    };
+    const { tx, sql } = this.env;
+    await tx.run(sql.insertLog, [rev, this.seq++, kv.key, kv.create_revision, kv.version, kv.lease, kv.value, ROW_PUT, prev?.mod_revision ?? 0]);
+    await tx.run(this.env.upsertCurrentSql, [kv.key, kv.create_revision, kv.mod_revision, kv.version, kv.lease, kv.value]);
+    return { header: { revision: rev }, prev_kv: p.prev_kv ? prev : null };
+  }
+
+  private async deleteRange(d: DeleteRangeRequest) {
+    const iv = intervalOf(d.key, d.range_end);
+    const { tx, sql } = this.env;
+    let victims: KeyValue[] = [];
+    if (!intervalIsEmpty(iv)) {
+      const { bound, params } = intervalParams(iv);
+      victims = (await tx.all<any>(sql.currentRows(bound, true, false), params)).map(toKeyValue);
+    }
+    if (victims.length > 0) {
+      const rev = await this.revision();
+      for (const kv of victims) {
+        await tx.run(sql.insertLog, [rev, this.seq++, kv.key, 0, 0, 0, EMPTY, ROW_DELETE, kv.mod_revision]);
+        await tx.run(sql.deleteCurrent, [kv.key]);
+      }
+    }
+    return { header: { revision: this.viewRev() }, deleted: victims.length, prev_kvs: d.prev_kv ? victims : [] };
+  }
+}
+
+export async function executeTxn(env: TxnEnv, req: TxnRequest): Promise<TxnOutcome> {
+  const path = await comparePath(env.tx, env.sql, req);
+  const run = new TxnRun(env, path);
+  if (!isTxnReadOnly(req)) {
+    await run.check(req, async (op) => {
+      if (op.request !== 'request_put' || !op.request_put) return;
+      const p = op.request_put;
+      if (p.ignore_value || p.ignore_lease) {
+        const row = await env.tx.get(env.sql.currentOne, [p.key]);
+        if (!row) throw Errors.keyNotFound();
+      }
+      if (p.lease !== 0 && !env.leaseExists(p.lease)) throw Errors.leaseNotFound();
+    });
+  }
+  await run.check(req, async (op) => {
+    if (op.request !== 'request_range' || !op.request_range) return;
+    const r = op.request_range;
+    if (r.revision === 0) return;
+    if (r.revision > env.beginRev) throw Errors.futureRev();
+    if (r.revision < env.compactedRev) throw Errors.compacted();
+  });
+  const response = await run.apply(req);
+  response.header = { revision: run.writtenRev || env.beginRev };
+  return { response, rev: run.writtenRev };
+}

@@ -1,0 +1,81 @@
+// One feed per leaf per node, however many watchers: it tails the leaf's log in revision order
+// up to the leaf's watermark, woken when the allocator says a watermark advanced, with a slow
+// poll as a safety net.
+import type { RevisionAllocator } from '../revision/allocator.ts';
+import type { EventsPage, LeafStore } from '../store/leaf-store.ts';
+import { log } from '../telemetry/logger.ts';
+import type { Feed, FeedListener } from './feed.ts';
+
+const READ_BATCH = 1000;
+
+export class LeafFeed implements Feed {
+  /** Invariant: every event of this leaf with revision <= position went to every listener. */
+  position = 0;
+  private readonly listeners = new Set<FeedListener>();
+  private pumping = false;
+  private again = false;
+  private readonly unsubscribe: () => void;
+  private readonly poll: NodeJS.Timeout;
+  private readonly leaves: string[];
+  private stopped = false;
+
+  constructor(private readonly store: LeafStore, private readonly allocator: RevisionAllocator, pollMs = 1000) {
+    this.leaves = [store.name];
+    this.unsubscribe = allocator.onAdvance(() => this.wake());
+    this.poll = setInterval(() => this.wake(), pollMs);
+    this.poll.unref();
+  }
+
+  /** Starts at the leaf's current watermark: nothing before it is "new". */
+  async start(): Promise<void> {
+    this.position = await this.allocator.watermark(this.leaves);
+  }
+
+  subscribe(listener: FeedListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  history(after: number, upTo: number, limit: number): Promise<EventsPage> {
+    return this.store.events(after, upTo, limit);
+  }
+
+  compactedRevision(): number {
+    return this.store.compactedRevision();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.unsubscribe();
+    clearInterval(this.poll);
+  }
+
+  wake(): void {
+    if (this.stopped) return;
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    void this.pump()
+      .catch((err) => log.warn({ err, leaf: this.store.name }, 'watch feed could not read the log; retrying on the next wake-up'))
+      .finally(() => {
+        this.pumping = false;
+        if (this.again) {
+          this.again = false;
+          this.wake();
+        }
+      });
+  }
+
+  private async pump(): Promise<void> {
+    for (;;) {
+      const w = await this.allocator.watermark(this.leaves);
+      if (w <= this.position) return;
+      const page = await this.store.events(this.position, w, READ_BATCH);
+      if (page.revisions.length > 0) for (const l of this.listeners) l.onRevisions(page.revisions);
+      this.position = page.complete;
+      for (const l of this.listeners) l.onProgress(page.complete);
+    }
+  }
+}

@@ -19,9 +19,9 @@ interface Lease {
   revoking?: Promise<void>;
 }
 
-export interface LeaseKeyDeleter {
-  /** Deletes the keys (one write per leaf). */
-  deleteKeys(keys: Buffer[]): Promise<void>;
+export interface LeaseKeys {
+  /** Deletes every key attached to the lease, one write per leaf. */
+  revokeLeaseKeys(id: number): Promise<void>;
   keysOfLease(id: number): Promise<Buffer[]>;
 }
 
@@ -29,7 +29,7 @@ export class Lessor {
   private readonly leases = new Map<number, Lease>();
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly home: LeafStore, private readonly keys: LeaseKeyDeleter, private readonly now = () => Date.now()) {}
+  constructor(private readonly home: LeafStore, private readonly keys: LeaseKeys, private readonly now = () => Date.now()) {}
 
   async start(): Promise<void> {
     for (const rec of await this.home.listLeases()) {
@@ -44,8 +44,10 @@ export class Lessor {
     this.timer = null;
   }
 
+  /** A lease being revoked no longer takes keys, so none can outlive it. */
   exists(id: number): boolean {
-    return this.leases.has(id);
+    const lease = this.leases.get(id);
+    return lease !== undefined && !lease.revoking;
   }
 
   async grant(ttl: number, requestedId: number): Promise<{ id: number; ttl: number }> {
@@ -93,7 +95,7 @@ export class Lessor {
   private revokeLease(lease: Lease): Promise<void> {
     lease.revoking ??= (async () => {
       try {
-        await this.keys.deleteKeys(await this.keys.keysOfLease(lease.id));
+        await this.keys.revokeLeaseKeys(lease.id);
         await this.home.deleteLease(lease.id);
         this.leases.delete(lease.id);
       } catch (err) {

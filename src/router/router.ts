@@ -13,7 +13,6 @@ import {
   type PutResponse,
   type RangeRequest,
   type RangeResponse,
-  type RequestOp,
   type TxnRequest,
   type TxnResponse,
 } from '../store/types.ts';
@@ -78,16 +77,9 @@ export class Router {
     return { header: response.header, deleted: del.deleted, prev_kvs: del.prev_kvs };
   }
 
-  /** Deletes keys, one write per leaf (lease revocation). */
-  async deleteKeys(keys: Buffer[]): Promise<void> {
-    const byLeaf = new Map<LeafStore, RequestOp[]>();
-    for (const key of keys) {
-      const leaf = this.deps.routes.leafFor(key);
-      let ops = byLeaf.get(leaf);
-      if (!ops) byLeaf.set(leaf, (ops = []));
-      ops.push({ request: 'request_delete_range', request_delete_range: { key, range_end: Buffer.alloc(0), prev_kv: false } });
-    }
-    await Promise.all([...byLeaf].map(([leaf, ops]) => leaf.txn({ compare: [], success: ops, failure: [] }, { leaseExists: this.deps.leaseExists })));
+  /** Deletes the lease's keys in every leaf, one write per leaf that holds some. */
+  async revokeLeaseKeys(id: number): Promise<void> {
+    await Promise.all(this.leaves().map((leaf) => leaf.revokeLeaseKeys(id)));
   }
 
   async keysOfLease(id: number): Promise<Buffer[]> {

@@ -44,6 +44,8 @@ export interface LeafStore {
    */
   events(after: number, upTo: number, limit: number): Promise<EventsPage>;
   keysOfLease(id: number): Promise<Buffer[]>;
+  /** Deletes every key attached to the lease in one write (one revision); returns it or 0. */
+  revokeLeaseKeys(id: number): Promise<number>;
   listLeases(): Promise<LeaseRecord[]>;
   saveLease(lease: LeaseRecord): Promise<void>;
   deleteLease(id: number): Promise<void>;

@@ -92,10 +92,29 @@ export class MvccStore implements LeafStore {
     return this.writes ? this.writes.submit(fn) : this.dialect.writeTx(fn);
   }
 
-  async txn(req: TxnRequest, ctx: TxnContext): Promise<TxnOutcome> {
+  txn(req: TxnRequest, ctx: TxnContext): Promise<TxnOutcome> {
+    return this.writeTxn(ctx, async () => req);
+  }
+
+  /** Deletes every key attached to the lease, in one revision (the lease's revocation). */
+  async revokeLeaseKeys(id: number): Promise<number> {
+    const outcome = await this.writeTxn({ leaseExists: () => false }, async (tx) => {
+      const keys = await tx.all<{ key: Buffer }>(this.sql.keysOfLease, [id]);
+      return {
+        compare: [],
+        success: keys.map(({ key }) => ({ request: 'request_delete_range' as const, request_delete_range: { key, range_end: EMPTY, prev_kv: false } })),
+        failure: [],
+      };
+    });
+    return outcome.rev;
+  }
+
+  /** Runs a txn (built inside the write transaction) with its revision allocated and resolved. */
+  private async writeTxn(ctx: TxnContext, build: (tx: WriteTx) => Promise<TxnRequest>): Promise<TxnOutcome> {
     let rev = 0;
     try {
       return await this.write(async (tx) => {
+        const req = await build(tx);
         const beginRev = await this.allocator.current();
         return executeTxn(
           {

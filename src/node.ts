@@ -84,7 +84,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     Watch: watchService(router, header, { progressNotifyIntervalMs: config.progressNotifyIntervalMs, maxRequestBytes: config.maxRequestBytes, maxQueuedPerWatcher: 10_000 }, streams.track),
     Lease: leaseService(lessor, router, header, streams.track),
     Maintenance: maintenanceService(router, header, identity),
-    Cluster: clusterService(router, header, identity),
+    Cluster: clusterService(header, identity),
   });
 
   const tls: TlsFiles | null = config.certFile && config.keyFile

@@ -1,3 +1,5 @@
+import type { SqlText } from './sql-text.ts';
+
 // The dialect contract: what a database driver provides to the shared MVCC store. A dialect is
 // SQL text (see sql-text.ts), a few hooks and capability flags; all MVCC logic is shared.
 
@@ -33,8 +35,8 @@ export interface Dialect {
   readonly capabilities: DialectCapabilities;
   /** Statements creating the schema (idempotent), given the table-name prefix. */
   schemaStatements(prefix: string): string[];
-  /** The same statement text as sql-text.ts produces, adapted to this database (upserts etc). */
-  upsertCurrentSql(prefix: string): string;
+  /** The store's statements: sqlText(prefix) with this database's spellings where they differ. */
+  statements(prefix: string): SqlText;
   open(): Promise<void>;
   close(): Promise<void>;
   /** A consistent snapshot for several reads. */

@@ -5,7 +5,7 @@ import type { Dialect, WriteTx } from './dialect.ts';
 import { GroupCommitQueue } from './group-commit.ts';
 import type { EventsPage, LeafStore, LeaseRecord, RevisionEvents, TxnContext } from './leaf-store.ts';
 import { readRange, type RangeRows } from './range-reader.ts';
-import { ROW_DELETE, SCHEMA_VERSION, sqlText, type SqlText } from './sql-text.ts';
+import { ROW_DELETE, SCHEMA_VERSION, type SqlText } from './sql-text.ts';
 import { executeTxn, type TxnOutcome } from './txn-executor.ts';
 import { EventType, type MvccEvent, type RangeRequest, type TxnRequest } from './types.ts';
 
@@ -20,7 +20,6 @@ const EMPTY = Buffer.alloc(0);
 
 export class MvccStore implements LeafStore {
   private readonly sql: SqlText;
-  private readonly upsertCurrent: string;
   private readonly writes: GroupCommitQueue | null;
   /** Revisions below this are compacted. Only grows. */
   private compacted = 0;
@@ -36,8 +35,7 @@ export class MvccStore implements LeafStore {
     private readonly options: MvccStoreOptions = {},
   ) {
     this.prefix = options.tablePrefix ?? '';
-    this.sql = sqlText(this.prefix);
-    this.upsertCurrent = dialect.upsertCurrentSql(this.prefix);
+    this.sql = dialect.statements(this.prefix);
     this.writes = dialect.capabilities.singleWriter ? new GroupCommitQueue(dialect) : null;
   }
 
@@ -99,10 +97,10 @@ export class MvccStore implements LeafStore {
   /** Deletes every key attached to the lease, in one revision (the lease's revocation). */
   async revokeLeaseKeys(id: number): Promise<number> {
     const outcome = await this.writeTxn({ leaseExists: () => false }, async (tx) => {
-      const keys = await tx.all<{ key: Buffer }>(this.sql.keysOfLease, [id]);
+      const keys = await tx.all<{ k: Buffer }>(this.sql.keysOfLease, [id]);
       return {
         compare: [],
-        success: keys.map(({ key }) => ({ request: 'request_delete_range' as const, request_delete_range: { key, range_end: EMPTY, prev_kv: false } })),
+        success: keys.map(({ k: key }) => ({ request: 'request_delete_range' as const, request_delete_range: { key, range_end: EMPTY, prev_kv: false } })),
         failure: [],
       };
     });
@@ -120,7 +118,6 @@ export class MvccStore implements LeafStore {
           {
             tx,
             sql: this.sql,
-            upsertCurrentSql: this.upsertCurrent,
             beginRev,
             compactedRev: this.compacted,
             leaseExists: ctx.leaseExists,
@@ -188,7 +185,7 @@ export class MvccStore implements LeafStore {
   }
 
   async keysOfLease(id: number): Promise<Buffer[]> {
-    return this.dialect.readTx(async (tx) => (await tx.all<{ key: Buffer }>(this.sql.keysOfLease, [id])).map((r) => r.key));
+    return this.dialect.readTx(async (tx) => (await tx.all<{ k: Buffer }>(this.sql.keysOfLease, [id])).map((r) => r.k));
   }
 
   async listLeases(): Promise<LeaseRecord[]> {
@@ -220,13 +217,13 @@ function rowToEvent(r: any, rev: number): MvccEvent {
   const prev =
     r.p_rev === null || r.p_rev === undefined
       ? null
-      : { key: r.key, create_revision: Number(r.p_create_rev), mod_revision: Number(r.p_rev), version: Number(r.p_version), value: r.p_value ?? EMPTY, lease: Number(r.p_lease) };
+      : { key: r.k, create_revision: Number(r.p_create_rev), mod_revision: Number(r.p_rev), version: Number(r.p_version), value: r.p_value ?? EMPTY, lease: Number(r.p_lease) };
   if (Number(r.kind) === ROW_DELETE) {
-    return { type: EventType.DELETE, kv: { key: r.key, create_revision: 0, mod_revision: rev, version: 0, value: EMPTY, lease: 0 }, prev_kv: prev };
+    return { type: EventType.DELETE, kv: { key: r.k, create_revision: 0, mod_revision: rev, version: 0, value: EMPTY, lease: 0 }, prev_kv: prev };
   }
   return {
     type: EventType.PUT,
-    kv: { key: r.key, create_revision: Number(r.create_rev), mod_revision: rev, version: Number(r.version), value: r.value ?? EMPTY, lease: Number(r.lease) },
+    kv: { key: r.k, create_revision: Number(r.create_rev), mod_revision: rev, version: Number(r.version), value: r.value ?? EMPTY, lease: Number(r.lease) },
     prev_kv: prev,
   };
 }

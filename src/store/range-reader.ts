@@ -11,7 +11,7 @@ export interface RangeRows {
 }
 
 interface Row {
-  key: Buffer;
+  k: Buffer;
   create_rev: number;
   mod_rev: number;
   version: number;
@@ -23,7 +23,7 @@ const EMPTY = Buffer.alloc(0);
 const ZERO = Buffer.from([0]);
 
 export function toKeyValue(r: Row): KeyValue {
-  return { key: r.key, create_revision: r.create_rev, mod_revision: r.mod_rev, version: r.version, value: r.value ?? EMPTY, lease: r.lease };
+  return { key: r.k, create_revision: Number(r.create_rev), mod_revision: Number(r.mod_rev), version: Number(r.version), value: r.value ?? EMPTY, lease: Number(r.lease) };
 }
 
 /** SQL bound and parameters for an interval; a single key is [key, key+"\0"). */

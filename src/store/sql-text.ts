@@ -1,12 +1,15 @@
-// The SQL statements of the MVCC store, written once in portable SQL with `?` placeholders.
+// The SQL statements of the MVCC store, written once in portable SQL with `?` placeholders;
+// a dialect overrides only what its database spells differently (see Dialect.statements).
 // Tables (per leaf, names prefixed so several leaves can share one database):
-//   <p>log   one row per (revision, key) change: the history. (rev, seq) is the primary key, so
-//            a revision's first row (seq 0) is unique per leaf: a fencing gap row and a late
+//   <p>log   one row per (revision, key) change: the history. (rev, seq) is unique, so a
+//            revision's first row (seq 0) exists once per leaf: a fencing gap row and a late
 //            writer can never both commit the same revision.
 //   <p>kv    the latest live row per key: head reads never touch history.
-//   <p>meta  schema version, compacted revision, generation.
+//   <p>meta  schema version, compacted revision, generation; its rows double as the leaf's
+//            write lock on servers shared by several writers.
 //   <p>lease granted leases (ID, TTL).
-// Row kinds in the log: 0 put, 1 delete (tombstone), 2 gap (a revision fenced with no data).
+// The key column is `k` (KEY is reserved in MySQL). Row kinds in the log: 0 put, 1 delete
+// (tombstone), 2 gap (a revision fenced with no data).
 
 export const ROW_PUT = 0;
 export const ROW_DELETE = 1;
@@ -17,9 +20,10 @@ export const SCHEMA_VERSION = 1;
 export type KeyBound = 'bounded' | 'unbounded';
 
 export function sqlText(p: string) {
-  const inRange = (b: KeyBound, col = 'key') => (b === 'bounded' ? `${col} >= ? AND ${col} < ?` : `${col} >= ?`);
-  const kvCols = 'key, create_rev, mod_rev, version, lease, value';
-  const kvColsNoValue = 'key, create_rev, mod_rev, version, lease';
+  const inRange = (b: KeyBound, col = 'k') => (b === 'bounded' ? `${col} >= ? AND ${col} < ?` : `${col} >= ?`);
+  const kvCols = 'k, create_rev, mod_rev, version, lease, value';
+  const kvColsNoValue = 'k, create_rev, mod_rev, version, lease';
+  const latestPerKey = (b: KeyBound) => `SELECT k, max(rev) AS rev FROM ${p}log WHERE ${inRange(b)} AND rev <= ? GROUP BY k`;
   return {
     headRev: `SELECT max(rev) AS rev FROM ${p}log`,
     metaGet: `SELECT value FROM ${p}meta WHERE name = ?`,
@@ -27,35 +31,36 @@ export function sqlText(p: string) {
     metaUpdate: `UPDATE ${p}meta SET value = ? WHERE name = ?`,
 
     currentRows: (b: KeyBound, withValue: boolean, limited: boolean) =>
-      `SELECT ${withValue ? kvCols : kvColsNoValue} FROM ${p}kv WHERE ${inRange(b)} ORDER BY key${limited ? ' LIMIT ?' : ''}`,
+      `SELECT ${withValue ? kvCols : kvColsNoValue} FROM ${p}kv WHERE ${inRange(b)} ORDER BY k${limited ? ' LIMIT ?' : ''}`,
     currentCount: (b: KeyBound) => `SELECT count(*) AS n FROM ${p}kv WHERE ${inRange(b)}`,
-    currentOne: `SELECT ${kvCols} FROM ${p}kv WHERE key = ?`,
+    currentOne: `SELECT ${kvCols} FROM ${p}kv WHERE k = ?`,
+    upsertCurrent: `INSERT INTO ${p}kv (k, create_rev, mod_rev, version, lease, value) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (k) DO UPDATE SET create_rev = excluded.create_rev, mod_rev = excluded.mod_rev,
+      version = excluded.version, lease = excluded.lease, value = excluded.value`,
 
     // The latest row per key at or below a revision, skipping tombstones.
     historicalRows: (b: KeyBound, withValue: boolean, limited: boolean) =>
-      `SELECT l.key AS key, l.create_rev AS create_rev, l.rev AS mod_rev, l.version AS version, l.lease AS lease${withValue ? ', l.value AS value' : ''}
-       FROM (SELECT key, max(rev) AS rev FROM ${p}log WHERE ${inRange(b)} AND rev <= ? GROUP BY key) m
-       JOIN ${p}log l ON l.key = m.key AND l.rev = m.rev
-       WHERE l.kind = ${ROW_PUT} ORDER BY l.key${limited ? ' LIMIT ?' : ''}`,
+      `SELECT l.k AS k, l.create_rev AS create_rev, l.rev AS mod_rev, l.version AS version, l.lease AS lease${withValue ? ', l.value AS value' : ''}
+       FROM (${latestPerKey(b)}) m JOIN ${p}log l ON l.k = m.k AND l.rev = m.rev
+       WHERE l.kind = ${ROW_PUT} ORDER BY l.k${limited ? ' LIMIT ?' : ''}`,
     historicalCount: (b: KeyBound) =>
-      `SELECT count(*) AS n FROM (SELECT key, max(rev) AS rev FROM ${p}log WHERE ${inRange(b)} AND rev <= ? GROUP BY key) m
-       JOIN ${p}log l ON l.key = m.key AND l.rev = m.rev WHERE l.kind = ${ROW_PUT}`,
+      `SELECT count(*) AS n FROM (${latestPerKey(b)}) m JOIN ${p}log l ON l.k = m.k AND l.rev = m.rev WHERE l.kind = ${ROW_PUT}`,
 
-    insertLog: `INSERT INTO ${p}log (rev, seq, key, create_rev, version, lease, value, kind, prev_rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    deleteCurrent: `DELETE FROM ${p}kv WHERE key = ?`,
-    keysOfLease: `SELECT key FROM ${p}kv WHERE lease = ? ORDER BY key`,
+    insertLog: `INSERT INTO ${p}log (rev, seq, k, create_rev, version, lease, value, kind, prev_rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    deleteCurrent: `DELETE FROM ${p}kv WHERE k = ?`,
+    keysOfLease: `SELECT k FROM ${p}kv WHERE lease = ? ORDER BY k`,
 
     // Events for watch feeds, each with the row it replaced (prev_kv).
-    events: `SELECT l.rev AS rev, l.seq AS seq, l.key AS key, l.create_rev AS create_rev, l.version AS version, l.lease AS lease,
+    events: `SELECT l.rev AS rev, l.seq AS seq, l.k AS k, l.create_rev AS create_rev, l.version AS version, l.lease AS lease,
        l.value AS value, l.kind AS kind, p.rev AS p_rev, p.create_rev AS p_create_rev, p.version AS p_version,
        p.lease AS p_lease, p.value AS p_value
-       FROM ${p}log l LEFT JOIN ${p}log p ON p.key = l.key AND p.rev = l.prev_rev
+       FROM ${p}log l LEFT JOIN ${p}log p ON p.k = l.k AND p.rev = l.prev_rev
        WHERE l.rev > ? AND l.rev <= ? AND l.kind <> ${ROW_GAP} ORDER BY l.rev, l.seq LIMIT ?`,
 
     // Compaction of the revisions [lo, hi): drop rows superseded by a row in the window, then
     // the window's tombstones and gaps. Rows at the compaction revision itself are kept so a
     // watch from that revision still has every event and its prev_kv.
-    compactSuperseded: `DELETE FROM ${p}log WHERE (key, rev) IN (SELECT key, prev_rev FROM ${p}log WHERE rev >= ? AND rev < ? AND prev_rev > 0)`,
+    compactSuperseded: `DELETE FROM ${p}log WHERE (k, rev) IN (SELECT k, prev_rev FROM ${p}log WHERE rev >= ? AND rev < ? AND prev_rev > 0)`,
     compactDead: `DELETE FROM ${p}log WHERE rev >= ? AND rev < ? AND kind <> ${ROW_PUT}`,
 
     leaseList: `SELECT id, ttl FROM ${p}lease`,

@@ -23,7 +23,6 @@ import {
 export interface TxnEnv {
   tx: WriteTx;
   sql: SqlText;
-  upsertCurrentSql: string;
   /** etcd's current revision when the txn starts (the read view's revision). */
   beginRev: number;
   compactedRev: number;
@@ -141,7 +140,7 @@ class TxnRun {
     };
     const { tx, sql } = this.env;
     await tx.run(sql.insertLog, [rev, this.seq++, kv.key, kv.create_revision, kv.version, kv.lease, kv.value, ROW_PUT, prev?.mod_revision ?? 0]);
-    await tx.run(this.env.upsertCurrentSql, [kv.key, kv.create_revision, kv.mod_revision, kv.version, kv.lease, kv.value]);
+    await tx.run(sql.upsertCurrent, [kv.key, kv.create_revision, kv.mod_revision, kv.version, kv.lease, kv.value]);
     return { header: { revision: rev }, prev_kv: p.prev_kv ? prev : null };
   }
 

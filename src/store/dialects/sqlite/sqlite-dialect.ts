@@ -7,6 +7,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Dialect, ReadTx, SqlParam, WriteTx } from '../../dialect.ts';
 import { SerialLock } from '../../serial-lock.ts';
+import { sqlText, type SqlText } from '../../sql-text.ts';
 
 export interface SqliteOptions {
   path: string;
@@ -50,22 +51,20 @@ export class SqliteDialect implements Dialect {
   schemaStatements(p: string): string[] {
     return [
       `CREATE TABLE IF NOT EXISTS ${p}meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
-      `CREATE TABLE IF NOT EXISTS ${p}log (rev INTEGER NOT NULL, seq INTEGER NOT NULL, key BLOB NOT NULL,
+      `CREATE TABLE IF NOT EXISTS ${p}log (rev INTEGER NOT NULL, seq INTEGER NOT NULL, k BLOB NOT NULL,
         create_rev INTEGER NOT NULL, version INTEGER NOT NULL, lease INTEGER NOT NULL, value BLOB NOT NULL,
         kind INTEGER NOT NULL, prev_rev INTEGER NOT NULL)`,
       `CREATE UNIQUE INDEX IF NOT EXISTS ${p}log_rev ON ${p}log (rev, seq)`,
-      `CREATE INDEX IF NOT EXISTS ${p}log_key_rev ON ${p}log (key, rev)`,
-      `CREATE TABLE IF NOT EXISTS ${p}kv (key BLOB NOT NULL PRIMARY KEY, create_rev INTEGER NOT NULL,
+      `CREATE INDEX IF NOT EXISTS ${p}log_key_rev ON ${p}log (k, rev)`,
+      `CREATE TABLE IF NOT EXISTS ${p}kv (k BLOB NOT NULL PRIMARY KEY, create_rev INTEGER NOT NULL,
         mod_rev INTEGER NOT NULL, version INTEGER NOT NULL, lease INTEGER NOT NULL, value BLOB NOT NULL)`,
       `CREATE INDEX IF NOT EXISTS ${p}kv_lease ON ${p}kv (lease) WHERE lease <> 0`,
       `CREATE TABLE IF NOT EXISTS ${p}lease (id INTEGER PRIMARY KEY, ttl INTEGER NOT NULL)`,
     ];
   }
 
-  upsertCurrentSql(p: string): string {
-    return `INSERT INTO ${p}kv (key, create_rev, mod_rev, version, lease, value) VALUES (?, ?, ?, ?, ?, ?)
-      ON CONFLICT (key) DO UPDATE SET create_rev = excluded.create_rev, mod_rev = excluded.mod_rev,
-      version = excluded.version, lease = excluded.lease, value = excluded.value`;
+  statements(p: string): SqlText {
+    return sqlText(p);
   }
 
   async open(): Promise<void> {

@@ -11,17 +11,14 @@ import { maintenanceService } from './etcd/maintenance-service.ts';
 import { watchService } from './etcd/watch-service.ts';
 import { Lessor } from './lease/lessor.ts';
 import { MemoryAllocator } from './revision/memory-allocator.ts';
-import { RouteTable } from './router/route-table.ts';
+import { findHiddenKeys } from './router/hidden-keys.ts';
+import { LeafRegistry } from './router/leaf-registry.ts';
 import { Router } from './router/router.ts';
-import { SqliteDialect } from './store/dialects/sqlite/sqlite-dialect.ts';
-import type { LeafStore } from './store/leaf-store.ts';
-import { MvccStore } from './store/mvcc-store.ts';
 import { startHttpServer, type RunningHttpServer } from './telemetry/http-server.ts';
 import { log } from './telemetry/logger.ts';
 import { initTracing, shutdownTracing } from './telemetry/tracing.ts';
-import { loadTopology, type Backend } from './topology/load-topology.ts';
-import type { Feed } from './watch/feed.ts';
-import { LeafFeed } from './watch/leaf-feed.ts';
+import { watchTopology } from './topology/hot-reload.ts';
+import { loadTopology, type Topology } from './topology/load-topology.ts';
 
 export interface RunningNode {
   /** host:port actually bound, per listen URL. */
@@ -31,11 +28,6 @@ export interface RunningNode {
 
 /** How long in-flight unary calls may take to finish on shutdown before they are cut. */
 const SHUTDOWN_GRACE_MS = 5000;
-
-function openLeaf(backend: Backend, allocator: MemoryAllocator): MvccStore {
-  const dialect = new SqliteDialect({ path: backend.path });
-  return new MvccStore(backend.name, dialect, allocator, { tablePrefix: backend.table ? `${backend.table}_` : '' });
-}
 
 function hostPortOf(url: string): { hostPort: string; tls: boolean } {
   const u = new URL(url);
@@ -47,29 +39,42 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   initTracing('etcd-tree', { 'etcd_tree.node': config.name });
   const topology = loadTopology(config.topologyDir, config.dataDir);
   const allocator = new MemoryAllocator();
-  const leaves = new Map<string, MvccStore>();
-  for (const backend of topology.backends.values()) leaves.set(backend.name, openLeaf(backend, allocator));
-  for (const leaf of leaves.values()) await leaf.open();
+  const registry = new LeafRegistry(allocator);
+  const opened = await registry.openAll(topology);
+  await registry.adopt(opened);
 
-  // Revisions continue where the leaves stopped (etcd starts an empty store at revision 1).
-  let floor = 1;
-  for (const leaf of leaves.values()) floor = Math.max(floor, await leaf.headRevision());
-  await allocator.seed(floor);
+  // Opening seeded the allocator: revisions continue where the leaves stopped.
+  const floor = await allocator.current();
 
-  const routes = new RouteTable(topology.routes.map((r) => ({ prefix: Buffer.from(r.prefix), leaf: leaves.get(r.to)! })));
-  const feeds = new Map<LeafStore, Feed>();
-  const leafFeeds: LeafFeed[] = [];
-  for (const leaf of leaves.values()) {
-    const feed = new LeafFeed(leaf, allocator);
-    await feed.start();
-    feeds.set(leaf, feed);
-    leafFeeds.push(feed);
-  }
   let lessor: Lessor | undefined;
-  const router = new Router({ routes, allocator, feeds, leaseExists: (id) => lessor!.exists(id) });
-  // Leases live in the catch-all's leaf.
-  lessor = new Lessor(routes.leafFor(Buffer.alloc(0)), router);
+  const router = new Router({
+    routes: LeafRegistry.routesOf(topology, opened),
+    allocator,
+    feeds: LeafRegistry.feedsOf(opened),
+    leaseExists: (id) => lessor!.exists(id),
+  });
+  // Leases live in the leaf of the catch-all route.
+  lessor = new Lessor(router.routeTable.leafFor(Buffer.alloc(0)), router);
   await lessor.start();
+
+  // Hot reload: open the new leaves, refuse a table that would hide existing keys, swap.
+  const applyTopology = async (next: Topology) => {
+    const leaves = await registry.openAll(next);
+    const table = LeafRegistry.routesOf(next, leaves);
+    const hidden = await findHiddenKeys(router.routeTable, table, allocator).catch(async (err) => {
+      await registry.discard(leaves);
+      throw err;
+    });
+    if (hidden.length > 0) {
+      await registry.discard(leaves);
+      const what = hidden.map((h) => `prefix "${h.prefix}": ${h.count} key(s) in leaf ${h.leaf}`).join('; ');
+      throw new Error(`the new topology would hide existing keys (${what}); move or delete them first`);
+    }
+    router.setRoutes(table, LeafRegistry.feedsOf(leaves));
+    await registry.adopt(leaves);
+    log.info({ routes: next.routes.map((r) => ({ prefix: r.prefix, to: r.to })) }, 'topology reloaded');
+  };
+  const topologyWatcher = watchTopology(config.topologyDir, config.dataDir, applyTopology);
 
   const identity: NodeIdentity = {
     name: config.name,
@@ -99,7 +104,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   let ready = true;
   const http: RunningHttpServer[] = [];
   for (const url of config.listenMetricsUrls) http.push(await startHttpServer({ url, isReady: () => ready }));
-  log.info({ clientAddresses, leaves: [...leaves.keys()], revision: floor }, 'etcd-tree node serving');
+  log.info({ clientAddresses, leaves: registry.stores().map((l) => l.name), revision: floor }, 'etcd-tree node serving');
 
   let stopping: Promise<void> | null = null;
   return {
@@ -119,9 +124,10 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
             resolve();
           });
         });
+        topologyWatcher.close();
+        await topologyWatcher.settled();
         lessor!.stop();
-        for (const feed of leafFeeds) feed.stop();
-        for (const leaf of leaves.values()) await leaf.close();
+        await registry.closeAll();
         await allocator.close();
         for (const h of http) await h.close();
         await shutdownTracing();

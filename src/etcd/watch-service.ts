@@ -62,6 +62,7 @@ class WatchStream implements WatcherSink {
   private progressRequested = false;
   private ticker: NodeJS.Timeout | null = null;
   private closed = false;
+  private requests: Promise<void> = Promise.resolve();
   private readonly untrack: () => void;
   private readonly span;
 
@@ -75,11 +76,15 @@ class WatchStream implements WatcherSink {
     this.span = startStreamSpan('/etcdserverpb.Watch/Watch', call.metadata).span;
     metrics.watchStreamsGauge.inc();
     this.untrack = track(() => this.shutdown());
+    // Requests of one stream are handled in order (clients match created responses to their
+    // create requests by order).
     call.on('data', (req: WatchRequest) => {
-      this.onRequest(req).catch((err) => {
-        log.error({ err }, 'watch request failed unexpectedly');
-        this.close(err);
-      });
+      this.requests = this.requests
+        .then(() => this.onRequest(req))
+        .catch((err) => {
+          log.error({ err }, 'watch request failed unexpectedly');
+          this.close(err);
+        });
     });
     call.on('end', () => this.close());
     call.on('error', () => this.close());
@@ -103,7 +108,7 @@ class WatchStream implements WatcherSink {
   private async create(cr: WatchCreateRequest): Promise<void> {
     const key = cr.key.length === 0 ? Buffer.from([0]) : cr.key;
     const interval = intervalOf(key, cr.range_end);
-    const feed = this.router.feedFor(key, cr.range_end);
+    const feed = await this.router.feedFor(key, cr.range_end);
     const rev = feed.position;
     const fail = (reason: string) =>
       this.enqueue({ header: this.header(rev), watch_id: STREAM_WATCH_ID, created: true, canceled: true, cancel_reason: reason }, null);
@@ -132,7 +137,12 @@ class WatchStream implements WatcherSink {
     metrics.watchersGauge.inc();
     this.enqueue({ header: this.header(rev), watch_id: id, created: true }, null);
     if (cr.progress_notify) this.startTicker();
-    await watcher.start();
+    // Catching up may take a while; the stream's next requests need not wait for it.
+    watcher.start().catch((err) => {
+      log.warn({ err, watchId: id }, 'watch could not catch up from history; cancelling it');
+      this.removeWatcher(watcher);
+      this.enqueue({ header: this.header(0), watch_id: id, canceled: true, cancel_reason: `etcd-tree: ${(err as Error).message}` }, null);
+    });
   }
 
   private cancel(id: number): void {

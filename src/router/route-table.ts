@@ -1,48 +1,79 @@
-// Key prefix -> leaf, longest prefix wins; the empty prefix is the catch-all (DESIGN.md 1).
+// Key prefix -> leaf or shard set; longest prefix wins; the empty prefix is the catch-all.
 import type { LeafStore } from '../store/leaf-store.ts';
 import type { KeyInterval } from '../store/types.ts';
+import { ShardSet } from './shard-set.ts';
 
 export interface Route {
   prefix: Buffer;
-  leaf: LeafStore;
+  target: LeafStore | ShardSet;
+}
+
+function leavesOf(target: LeafStore | ShardSet): LeafStore[] {
+  return target instanceof ShardSet ? target.leaves : [target];
 }
 
 export class RouteTable {
   /** Longest prefix first, so the first match wins. */
-  private readonly routes: Route[];
+  readonly routes: Route[];
 
   constructor(routes: Route[]) {
     this.routes = [...routes].sort((a, b) => b.prefix.length - a.prefix.length);
   }
 
   leaves(): LeafStore[] {
-    return [...new Set(this.routes.map((r) => r.leaf))];
+    return [...new Set(this.routes.flatMap((r) => leavesOf(r.target)))];
+  }
+
+  routeFor(key: Buffer): Route {
+    for (const r of this.routes) {
+      if (key.length >= r.prefix.length && key.subarray(0, r.prefix.length).equals(r.prefix)) return r;
+    }
+    throw new Error(`no route for key ${JSON.stringify(key.toString())}: the topology needs a catch-all route (prefix "")`);
   }
 
   leafFor(key: Buffer): LeafStore {
-    for (const r of this.routes) {
-      if (key.length >= r.prefix.length && key.subarray(0, r.prefix.length).equals(r.prefix)) return r.leaf;
-    }
-    throw new Error(`no route for key ${JSON.stringify(key.toString())}: the topology needs a catch-all route (prefix "")`);
+    const { target } = this.routeFor(key);
+    return target instanceof ShardSet ? target.leafFor(key) : target;
   }
 
   /** Every leaf that may hold a key of the interval. */
   leavesFor(iv: KeyInterval): LeafStore[] {
     if (iv.end === null) return [this.leafFor(iv.start)];
     const out = new Set<LeafStore>();
-    for (const r of this.routes) if (prefixMayOverlap(r.prefix, iv)) out.add(r.leaf);
+    for (const r of this.routes) {
+      if (!prefixOverlaps(r.prefix, iv)) continue;
+      // Keys under a longer prefix inside this interval belong to that route, not this one;
+      // this route still owns whatever is left, so it is included (conservatively).
+      if (r.target instanceof ShardSet) {
+        const within = r.target.segmentRange(iv.start);
+        const narrow = within && iv.start.subarray(0, r.prefix.length).equals(r.prefix) && iv.end.length > 0 && Buffer.compare(iv.end, within.end) <= 0;
+        if (narrow) out.add(r.target.leafFor(iv.start));
+        else for (const l of r.target.leaves) out.add(l);
+      } else {
+        out.add(r.target);
+      }
+      if (coversInterval(r.prefix, iv)) break; // shorter prefixes own nothing inside it
+    }
     return [...out];
   }
 }
 
-/** Could some key starting with `prefix` fall inside the interval? (conservative) */
-function prefixMayOverlap(prefix: Buffer, iv: KeyInterval): boolean {
+/** Could some key starting with `prefix` fall inside the interval? */
+function prefixOverlaps(prefix: Buffer, iv: KeyInterval): boolean {
   if (prefix.length === 0) return true;
-  // Keys with this prefix lie in [prefix, prefixEnd); overlap test against [start, end).
   const prefixEnd = prefixSuccessor(prefix);
   const endOk = iv.end === null || iv.end.length === 0 || Buffer.compare(prefix, iv.end) < 0;
   const startOk = prefixEnd === null || Buffer.compare(iv.start, prefixEnd) < 0;
   return endOk && startOk;
+}
+
+/** Does every key of the interval start with `prefix`? */
+function coversInterval(prefix: Buffer, iv: KeyInterval): boolean {
+  if (prefix.length === 0) return true;
+  if (!iv.start.subarray(0, prefix.length).equals(prefix)) return false;
+  const prefixEnd = prefixSuccessor(prefix);
+  if (prefixEnd === null) return true;
+  return iv.end !== null && iv.end.length > 0 && Buffer.compare(iv.end, prefixEnd) <= 0;
 }
 
 /** The smallest key greater than every key with this prefix, or null if none exists. */

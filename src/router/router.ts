@@ -14,9 +14,10 @@ import {
   type RangeRequest,
   type RangeResponse,
   type TxnRequest,
-  type TxnResponse,
 } from '../store/types.ts';
 import type { Feed } from '../watch/feed.ts';
+import { MergedFeed } from '../watch/merged-feed.ts';
+import { mergeRanges } from './range-merge.ts';
 import type { RouteTable } from './route-table.ts';
 
 export interface RouterDeps {
@@ -27,36 +28,49 @@ export interface RouterDeps {
 }
 
 export class Router {
-  constructor(private readonly deps: RouterDeps) {}
+  /** Merged feeds by leaf set, shared by every watch over the same leaves. */
+  private readonly merged = new Map<string, Promise<MergedFeed>>();
+  private routes: RouteTable;
+
+  constructor(private readonly deps: RouterDeps) {
+    this.routes = deps.routes;
+  }
+
+  /** Swaps in a new route table (hot reload); requests already running finish on the old one. */
+  setRoutes(routes: RouteTable, feeds: Map<LeafStore, Feed>): void {
+    this.routes = routes;
+    this.deps.feeds = feeds;
+    this.merged.clear();
+  }
+
+  get routeTable(): RouteTable {
+    return this.routes;
+  }
 
   get allocator(): RevisionAllocator {
     return this.deps.allocator;
   }
 
   leaves(): LeafStore[] {
-    return this.deps.routes.leaves();
-  }
-
-  private single(leaves: LeafStore[], what: string): LeafStore {
-    if (leaves.length === 1) return leaves[0];
-    throw Errors.unimplemented(`${what} over several leaves (${leaves.map((l) => l.name).join(', ')})`);
+    return this.routes.leaves();
   }
 
   async range(req: RangeRequest): Promise<RangeResponse> {
-    const leaf = this.single(this.deps.routes.leavesFor(intervalOf(req.key, req.range_end)), 'a range');
-    const names = [leaf.name];
+    const leaves = this.routes.leavesFor(intervalOf(req.key, req.range_end));
+    const names = leaves.map((l) => l.name);
     const { allocator } = this.deps;
-    // Linearizable: read at the read index. Serializable: at the watermark, without waiting.
+    // Linearizable: one read index for every leaf. Serializable: their watermark, no waiting.
     const current = req.serializable ? await allocator.watermark(names) : await allocator.readIndex(names);
     let rev = current;
     if (req.revision > 0) {
       if (req.revision > (await allocator.current())) throw Errors.futureRev();
-      if (req.revision < leaf.compactedRevision()) throw Errors.compacted();
+      if (leaves.some((l) => req.revision < l.compactedRevision())) throw Errors.compacted();
       await allocator.waitFor(names, req.revision);
       rev = req.revision;
     }
-    const rows = await leaf.range(req, rev);
-    return { header: { revision: current }, ...rows };
+    if (leaves.length === 1) return { header: { revision: current }, ...(await leaves[0].range(req, rev)) };
+    const parts = await Promise.all(leaves.map((l) => l.range(req, rev)));
+    return { header: { revision: current }, ...mergeRanges(req, parts) };
   }
 
   async txn(req: TxnRequest): Promise<TxnOutcome> {
@@ -71,10 +85,25 @@ export class Router {
     return { header: response.header, prev_kv: put.prev_kv };
   }
 
+  /**
+   * A delete over several leaves deletes in each (one revision per leaf that had keys); the
+   * answer adds them up, as one etcd delete would count them.
+   */
   async deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
-    const { response } = await this.txn({ compare: [], success: [{ request: 'request_delete_range', request_delete_range: req }], failure: [] });
-    const del = response.responses[0].response_delete_range!;
-    return { header: response.header, deleted: del.deleted, prev_kvs: del.prev_kvs };
+    const asTxn = (r: DeleteRangeRequest): TxnRequest => ({ compare: [], success: [{ request: 'request_delete_range', request_delete_range: r }], failure: [] });
+    const leaves = this.routes.leavesFor(intervalOf(req.key, req.range_end));
+    const outcomes = await Promise.all(leaves.map((leaf) => leaf.txn(asTxn(req), { leaseExists: this.deps.leaseExists })));
+    let deleted = 0;
+    let revision = 0;
+    const prevKvs = [];
+    for (const { response } of outcomes) {
+      const del = response.responses[0].response_delete_range!;
+      deleted += del.deleted;
+      prevKvs.push(...del.prev_kvs);
+      revision = Math.max(revision, response.header.revision);
+    }
+    prevKvs.sort((a, b) => Buffer.compare(a.key, b.key));
+    return { header: { revision }, deleted, prev_kvs: prevKvs };
   }
 
   /** Deletes the lease's keys in every leaf, one write per leaf that holds some. */
@@ -96,10 +125,19 @@ export class Router {
     return current;
   }
 
-  /** The feed serving watches of the interval. */
-  feedFor(key: Buffer, rangeEnd: Buffer): Feed {
-    const leaf = this.single(this.deps.routes.leavesFor(intervalOf(key, rangeEnd)), 'a watch');
-    return this.deps.feeds.get(leaf)!;
+  /** The feed serving watches of the interval: the leaf's own, or a merge of several. */
+  async feedFor(key: Buffer, rangeEnd: Buffer): Promise<Feed> {
+    const leaves = this.routes.leavesFor(intervalOf(key, rangeEnd));
+    if (leaves.length === 1) return this.deps.feeds.get(leaves[0])!;
+    const id = leaves.map((l) => l.name).sort().join('\0');
+    let merged = this.merged.get(id);
+    if (!merged) {
+      const feed = new MergedFeed(leaves.map((l) => this.deps.feeds.get(l)!));
+      merged = feed.start().then(() => feed);
+      this.merged.set(id, merged);
+      merged.catch(() => this.merged.delete(id));
+    }
+    return merged;
   }
 
   async currentRevision(): Promise<number> {
@@ -116,19 +154,18 @@ export class Router {
   private leafOfTxn(req: TxnRequest): LeafStore {
     const leaves = new Set<LeafStore>();
     const visit = (r: TxnRequest) => {
-      for (const c of r.compare) for (const l of this.deps.routes.leavesFor(intervalOf(c.key, c.range_end))) leaves.add(l);
+      for (const c of r.compare) for (const l of this.routes.leavesFor(intervalOf(c.key, c.range_end))) leaves.add(l);
       for (const op of [...r.success, ...r.failure]) {
         const key = op.request_range?.key ?? op.request_put?.key ?? op.request_delete_range?.key;
         const end = op.request_range?.range_end ?? op.request_delete_range?.range_end ?? null;
         if (op.request === 'request_txn' && op.request_txn) visit(op.request_txn);
-        else if (key) for (const l of this.deps.routes.leavesFor(intervalOf(key, end))) leaves.add(l);
+        else if (key) for (const l of this.routes.leavesFor(intervalOf(key, end))) leaves.add(l);
       }
     };
     visit(req);
-    if (leaves.size === 0) return this.deps.routes.leaves()[0];
+    if (leaves.size === 0) return this.routes.leaves()[0];
     if (leaves.size > 1) throw Errors.crossLeafTxn([...leaves].map((l) => l.name));
     return [...leaves][0];
   }
 }
 
-export type { TxnResponse };

@@ -49,9 +49,7 @@ export async function readRange(tx: ReadTx, sql: SqlText, req: RangeRequest, rev
   }
 
   const filtered = req.min_mod_revision > 0 || req.max_mod_revision > 0 || req.min_create_revision > 0 || req.max_create_revision > 0;
-  let order = req.sort_order;
-  if (req.sort_target !== SortTarget.KEY && order === SortOrder.NONE) order = SortOrder.ASCEND;
-  else if (req.sort_target === SortTarget.KEY && order === SortOrder.ASCEND) order = SortOrder.NONE;
+  const order = effectiveSortOrder(req);
   const wholeRange = order !== SortOrder.NONE || filtered;
   const fetchLimit = !wholeRange && req.limit > 0 ? req.limit + 1 : 0;
   const withValue = !req.keys_only || req.sort_target === SortTarget.VALUE;
@@ -75,6 +73,16 @@ export async function readRange(tx: ReadTx, sql: SqlText, req: RangeRequest, rev
   return { kvs, more, count };
 }
 
+/**
+ * etcd's rule: a non-key target without an order sorts ascending; ascending by key is the
+ * natural order (NONE).
+ */
+export function effectiveSortOrder(req: RangeRequest): number {
+  if (req.sort_target !== SortTarget.KEY && req.sort_order === SortOrder.NONE) return SortOrder.ASCEND;
+  if (req.sort_target === SortTarget.KEY && req.sort_order === SortOrder.ASCEND) return SortOrder.NONE;
+  return req.sort_order;
+}
+
 function passesFilters(r: RangeRequest, kv: KeyValue): boolean {
   if (r.max_mod_revision > 0 && kv.mod_revision > r.max_mod_revision) return false;
   if (r.min_mod_revision > 0 && kv.mod_revision < r.min_mod_revision) return false;
@@ -83,7 +91,7 @@ function passesFilters(r: RangeRequest, kv: KeyValue): boolean {
   return true;
 }
 
-function sortKvs(kvs: KeyValue[], target: number, descending: boolean): void {
+export function sortKvs(kvs: KeyValue[], target: number, descending: boolean): void {
   const by: (a: KeyValue, b: KeyValue) => number =
     target === SortTarget.VERSION ? (a, b) => a.version - b.version
     : target === SortTarget.CREATE ? (a, b) => a.create_revision - b.create_revision

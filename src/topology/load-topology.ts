@@ -1,26 +1,20 @@
-// Reads a topology directory: every *.yaml in lexical order, merged. Validates as it goes;
-// every error names the file, the line and the problem.
+// Reads a topology directory: every *.yaml in lexical order, merged. A backend or a route
+// prefix defined twice (across files) is an error naming both places. Every error names the
+// file, the line and the problem.
 import { readdirSync, readFileSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap, type YAMLSeq } from 'yaml';
-import { TopologyError } from './topology-error.ts';
+import { join } from 'node:path';
+import { readBackend, type Backend } from './backend-spec.ts';
+import { YamlReader } from './yaml-reader.ts';
 
-export interface SqliteBackend {
-  kind: 'sqlite';
-  name: string;
-  /** Absolute path of the database file. */
-  path: string;
-  /** Table-name prefix. */
-  table: string;
-  definedIn: string;
-}
-
-export type Backend = SqliteBackend;
+export type { Backend } from './backend-spec.ts';
 
 export interface RouteSpec {
   prefix: string;
-  to: string;
-  definedIn: string;
+  /** One backend, or several when the prefix is sharded. */
+  to: string[];
+  /** For shard sets: which key segment after the prefix is hashed (0 = the first). */
+  shardSegment: number | null;
+  definedAt: string;
 }
 
 export interface Topology {
@@ -28,54 +22,7 @@ export interface Topology {
   routes: RouteSpec[];
 }
 
-const KNOWN_KINDS = ['sqlite', 'postgres', 'mysql', 'node'];
-const SUPPORTED_KINDS = ['sqlite'];
-
-class FileReader {
-  private readonly lines = new LineCounter();
-  readonly root: Node | null;
-
-  constructor(readonly file: string, text: string) {
-    const doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false });
-    if (doc.errors.length > 0) {
-      const e = doc.errors[0];
-      throw new TopologyError(file, e.linePos?.[0]?.line ?? 1, `invalid YAML: ${e.message.split('\n')[0]}`);
-    }
-    this.root = (doc.contents as Node | null) ?? null;
-  }
-
-  line(node: Node | null | undefined): number {
-    const offset = node?.range?.[0];
-    return offset === undefined ? 1 : this.lines.linePos(offset).line;
-  }
-
-  fail(node: Node | null | undefined, problem: string): never {
-    throw new TopologyError(this.file, this.line(node), problem);
-  }
-
-  map(node: Node | null | undefined, what: string): YAMLMap<Node, Node> {
-    if (!isMap(node)) this.fail(node, `${what} must be a mapping`);
-    return node as YAMLMap<Node, Node>;
-  }
-
-  string(node: Node | null | undefined, what: string): string {
-    if (!isScalar(node) || typeof node.value !== 'string') this.fail(node, `${what} must be a string`);
-    return node.value as string;
-  }
-
-  /** Checks that a mapping holds only the allowed keys; returns key -> value node. */
-  fields(map: YAMLMap<Node, Node>, allowed: string[], what: string): Map<string, Node> {
-    const out = new Map<string, Node>();
-    for (const pair of map.items) {
-      const key = this.string(pair.key, `a key of ${what}`);
-      if (!allowed.includes(key)) this.fail(pair.key, `unknown field "${key}" in ${what} (allowed: ${allowed.join(', ')})`);
-      out.set(key, pair.value as Node);
-    }
-    return out;
-  }
-}
-
-export function loadTopology(dir: string, dataDir: string): Topology {
+export function loadTopology(dir: string, dataDir: string, env: NodeJS.ProcessEnv = process.env): Topology {
   let files: string[];
   try {
     files = readdirSync(dir).filter((f) => f.endsWith('.yaml') || f.endsWith('.yml')).sort();
@@ -84,59 +31,73 @@ export function loadTopology(dir: string, dataDir: string): Topology {
   }
   if (files.length === 0) throw new Error(`topology directory ${dir} has no *.yaml files`);
   const topology: Topology = { backends: new Map(), routes: [] };
-  const routeLines = new Map<string, string>();
+  const routeAt = new Map<string, string>();
+  const routeTargets: Array<{ route: RouteSpec; reader: YamlReader; nodes: unknown[] }> = [];
   for (const name of files) {
     const file = join(dir, name);
-    const r = new FileReader(file, readFileSync(file, 'utf8'));
+    const r = new YamlReader(file, readFileSync(file, 'utf8'));
     if (r.root === null) continue;
-    const top = r.fields(r.map(r.root, 'the file'), ['backends', 'routes'], 'the file');
+    const top = r.fields(r.map(r.root, 'a topology file'), ['backends', 'routes'], 'a topology file');
     const backends = top.get('backends');
     if (backends) {
       for (const pair of r.map(backends, 'backends').items) {
         const backendName = r.string(pair.key, 'a backend name');
         const prior = topology.backends.get(backendName);
-        if (prior) r.fail(pair.key, `backend "${backendName}" is already defined in ${prior.definedIn}`);
-        topology.backends.set(backendName, readBackend(r, backendName, pair.value as Node, dataDir));
+        if (prior) r.fail(pair.key, `backend "${backendName}" is already defined at ${prior.definedAt}`);
+        topology.backends.set(backendName, readBackend(r, backendName, pair.value as never, dataDir, env));
       }
     }
     const routes = top.get('routes');
     if (routes) {
-      if (!isSeq(routes)) r.fail(routes, 'routes must be a list');
-      for (const item of (routes as YAMLSeq<Node>).items) {
-        const f = r.fields(r.map(item, 'a route'), ['prefix', 'to'], 'a route');
-        const prefixNode = f.get('prefix');
-        if (prefixNode === undefined) r.fail(item, 'a route needs a prefix ("" for the catch-all)');
-        const prefix = r.string(prefixNode, 'prefix');
-        const toNode = f.get('to');
-        if (toNode === undefined) r.fail(item, 'a route needs "to: <backend>"');
-        const to = r.string(toNode, 'to');
-        const where = `${file}:${r.line(item)}`;
-        const prior = routeLines.get(prefix);
-        if (prior) r.fail(item, `route for prefix "${prefix}" is already defined at ${prior}`);
-        routeLines.set(prefix, where);
-        topology.routes.push({ prefix, to, definedIn: where });
+      for (const item of r.seq(routes, 'routes')) {
+        const f = r.fields(r.map(item, 'a route'), ['prefix', 'to', 'shards', 'shardSegment'], 'a route');
+        if (!f.has('prefix')) r.fail(item, 'a route needs a prefix ("" for the catch-all)');
+        const prefix = r.string(f.get('prefix'), 'prefix');
+        const prior = routeAt.get(prefix);
+        if (prior) r.fail(item, `a route for prefix "${prefix}" is already defined at ${prior}`);
+        routeAt.set(prefix, r.where(item));
+        let to: string[];
+        let shardSegment: number | null = null;
+        let nodes: unknown[];
+        if (f.has('to') === f.has('shards')) r.fail(item, 'a route needs exactly one of "to: <backend>" or "shards: [<backend>, ...]"');
+        if (f.has('to')) {
+          to = [r.string(f.get('to'), 'to')];
+          nodes = [f.get('to')];
+          if (f.has('shardSegment')) r.fail(f.get('shardSegment'), 'shardSegment only applies to routes with shards');
+        } else {
+          nodes = r.seq(f.get('shards'), 'shards');
+          to = nodes.map((n) => r.string(n as never, 'a shard backend'));
+          if (to.length < 2) r.fail(f.get('shards'), 'shards needs at least two backends');
+          if (new Set(to).size !== to.length) r.fail(f.get('shards'), 'shards lists a backend twice');
+          shardSegment = f.has('shardSegment') ? r.integer(f.get('shardSegment'), 'shardSegment', 0) : 0;
+        }
+        const route: RouteSpec = { prefix, to, shardSegment, definedAt: r.where(item) };
+        topology.routes.push(route);
+        routeTargets.push({ route, reader: r, nodes });
       }
     }
   }
-  for (const route of topology.routes) {
-    if (!topology.backends.has(route.to)) throw new Error(`${route.definedIn}: route "${route.prefix}" goes to unknown backend "${route.to}"`);
+  // Targets are checked after every file is read: a route may name a backend of a later file.
+  for (const { route, reader, nodes } of routeTargets) {
+    route.to.forEach((target, i) => {
+      if (!topology.backends.has(target)) reader.fail(nodes[i] as never, `route "${route.prefix}" goes to unknown backend "${target}"`);
+    });
   }
-  if (!topology.routes.some((r) => r.prefix === '')) throw new Error(`topology in ${dir} has no catch-all route (prefix: "")`);
+  if (!topology.routes.some((r) => r.prefix === '')) throw new Error(`the topology in ${dir} has no catch-all route (prefix: "")`);
   return topology;
 }
 
-function readBackend(r: FileReader, name: string, node: Node, dataDir: string): Backend {
-  const map = r.map(node, `backend "${name}"`);
-  const f = r.fields(map, ['kind', 'path', 'url', 'pool', 'table', 'endpoints', 'tls'], `backend "${name}"`);
-  const kindNode = f.get('kind');
-  if (kindNode === undefined) r.fail(node, `backend "${name}" needs a kind (${KNOWN_KINDS.join(' | ')})`);
-  const kind = r.string(kindNode, 'kind');
-  if (!KNOWN_KINDS.includes(kind)) r.fail(kindNode, `unknown backend kind "${kind}" (${KNOWN_KINDS.join(' | ')})`);
-  if (!SUPPORTED_KINDS.includes(kind)) r.fail(kindNode, `backend kind "${kind}" is not implemented yet in this version (supported: ${SUPPORTED_KINDS.join(', ')})`);
-  const pathNode = f.get('path');
-  if (pathNode === undefined) r.fail(node, `sqlite backend "${name}" needs a path`);
-  const path = r.string(pathNode, 'path');
-  const table = f.get('table') ? r.string(f.get('table'), 'table') : '';
-  if (!/^[A-Za-z0-9_]*$/.test(table)) r.fail(f.get('table'), 'table prefix may hold only letters, digits and _');
-  return { kind: 'sqlite', name, path: isAbsolute(path) ? path : resolve(dataDir, path), table, definedIn: r.file };
+/** The resolved route table as text, for `etcd-tree topology check`. */
+export function describeTopology(t: Topology): string {
+  const lines = ['backends:'];
+  for (const b of t.backends.values()) {
+    const where = b.kind === 'sqlite' ? b.path : b.displayUrl;
+    lines.push(`  ${b.name.padEnd(16)} ${b.kind.padEnd(8)} ${where}${b.table ? ` (tables ${b.table}_*)` : ''}`);
+  }
+  lines.push('routes (longest prefix wins):');
+  for (const r of [...t.routes].sort((a, b) => b.prefix.length - a.prefix.length || a.prefix.localeCompare(b.prefix))) {
+    const target = r.to.length === 1 ? r.to[0] : `shards [${r.to.join(', ')}] by key segment ${r.shardSegment}`;
+    lines.push(`  ${JSON.stringify(r.prefix).padEnd(32)} -> ${target}    (${r.definedAt})`);
+  }
+  return lines.join('\n');
 }

@@ -1,0 +1,52 @@
+// A shard set: several leaves behind one prefix; a key goes to one of them by consistent
+// hashing of one key segment after the prefix (e.g. the namespace of /registry/pods/<ns>/<name>).
+import ConsistentHash from 'consistent-hash';
+import type { LeafStore } from '../store/leaf-store.ts';
+
+const SLASH = 0x2f;
+
+export class ShardSet {
+  private readonly ring: ConsistentHash;
+  private readonly byName: Map<string, LeafStore>;
+
+  constructor(readonly prefix: Buffer, readonly leaves: LeafStore[], readonly segment: number) {
+    // Uniform control points: every node of a tree computes the same ring from the same list.
+    this.ring = new ConsistentHash({ distribution: 'uniform' });
+    this.byName = new Map(leaves.map((l) => [l.name, l]));
+    for (const l of leaves) this.ring.add(l.name);
+  }
+
+  /** The hashed segment of a key under the prefix, or null when the key has no such segment. */
+  segmentOf(key: Buffer): Buffer | null {
+    let start = this.prefix.length;
+    for (let i = 0; i < this.segment; i++) {
+      const slash = key.indexOf(SLASH, start);
+      if (slash < 0) return null;
+      start = slash + 1;
+    }
+    const end = key.indexOf(SLASH, start);
+    return key.subarray(start, end < 0 ? key.length : end);
+  }
+
+  leafFor(key: Buffer): LeafStore {
+    const seg = this.segmentOf(key);
+    return this.byName.get(this.ring.get(seg ? seg.toString('latin1') : '') as string)!;
+  }
+
+  /**
+   * The key range [start, end) that shares the segment of `key`, when the segment is complete
+   * in `key` (followed by "/"): every key in it goes to the same shard.
+   */
+  segmentRange(key: Buffer): { start: Buffer; end: Buffer } | null {
+    let pos = this.prefix.length;
+    for (let i = 0; i <= this.segment; i++) {
+      const slash = key.indexOf(SLASH, pos);
+      if (slash < 0) return null;
+      pos = slash + 1;
+    }
+    const start = key.subarray(0, pos);
+    const end = Buffer.from(start);
+    end[end.length - 1]++; // "/" + 1 = "0": the first key after everything under start
+    return { start, end };
+  }
+}

@@ -99,5 +99,5 @@ export function parseFlags(argv: string[]): NodeConfig {
 
 export function usage(): string {
   const lines = Object.entries(FLAGS).map(([name, spec]) => `  --${name}${spec.bool ? '' : ' VALUE'}\n      ${spec.help}`);
-  return `etcd-tree: the etcd v3 API over a tree of SQL databases\n\nUsage: etcd-tree [flags]\n\n${lines.join('\n')}\n`;
+  return `etcd-tree: the etcd v3 API over a tree of SQL databases\n\nUsage: etcd-tree [flags]\n       etcd-tree topology check DIR [--data-dir DIR]\n\n${lines.join('\n')}\n`;
 }

@@ -16,6 +16,7 @@ import { LeafRegistry } from './router/leaf-registry.ts';
 import { Router } from './router/router.ts';
 import { startHttpServer, type RunningHttpServer } from './telemetry/http-server.ts';
 import { log } from './telemetry/logger.ts';
+import { setLeafSampler } from './telemetry/metrics.ts';
 import { initTracing, shutdownTracing } from './telemetry/tracing.ts';
 import { watchTopology } from './topology/hot-reload.ts';
 import { loadTopology, type Topology } from './topology/load-topology.ts';
@@ -101,6 +102,15 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     const port = await bind(server, hostPort, serverCredentials(wantsTls ? tls : null));
     clientAddresses.push(hostPort.replace(/:\d+$/, `:${port}`));
   }
+  setLeafSampler(async () => {
+    const current = await allocator.current();
+    return Promise.all(
+      router.leaves().map(async (leaf) => {
+        const w = await allocator.watermark([leaf.name]);
+        return { leaf: leaf.name, head: await leaf.headRevision(), lag: current - w, pending: await allocator.pendingCount(leaf.name), dbSize: await leaf.sizeBytes() };
+      }),
+    );
+  });
   let ready = true;
   const http: RunningHttpServer[] = [];
   for (const url of config.listenMetricsUrls) http.push(await startHttpServer({ url, isReady: () => ready }));
@@ -127,6 +137,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         topologyWatcher.close();
         await topologyWatcher.settled();
         lessor!.stop();
+        setLeafSampler(null);
         await registry.closeAll();
         await allocator.close();
         for (const h of http) await h.close();

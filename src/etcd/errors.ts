@@ -29,7 +29,8 @@ export const Errors = {
     new EtcdError(Code.FAILED_PRECONDITION, `etcd-tree: transaction spans several leaves (${leaves.join(', ')}); a transaction must stay within one leaf`),
   unavailable: (what: string) => new EtcdError(Code.UNAVAILABLE, `etcd-tree: ${what}`),
   unimplemented: (what: string) => new EtcdError(Code.UNIMPLEMENTED, `etcd-tree: ${what} is not implemented`),
-  stopping: def(Code.UNAVAILABLE, 'etcd-tree: server is shutting down'),
+  /** etcd's status for streams of a stopping server: clients reconnect elsewhere on it. */
+  stopped: def(Code.UNAVAILABLE, 'etcdserver: server stopped'),
 } as const;
 
 /** Watch cancel reasons etcd puts in WatchResponse.cancel_reason. */
@@ -37,7 +38,6 @@ export const WatchCancelReasons = {
   emptyRange: 'mvcc: watcher range is empty',
   duplicateId: 'mvcc: duplicate watch ID provided on the WatchStream',
   slowWatcher: 'etcd-tree: watcher fell too far behind (buffer limit reached); re-create the watch',
-  shuttingDown: 'etcd-tree: server is shutting down',
 } as const;
 
 export interface GrpcStatusError {

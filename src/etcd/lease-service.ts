@@ -4,7 +4,7 @@ import type { Lessor } from '../lease/lessor.ts';
 import type { Router } from '../router/router.ts';
 import { log } from '../telemetry/logger.ts';
 import { endRpcSpan, startStreamSpan } from '../telemetry/tracing.ts';
-import { toGrpcError } from './errors.ts';
+import { Errors, toGrpcError } from './errors.ts';
 import type { HeaderFn } from './header.ts';
 import { unaryHandler } from './rpc-handler.ts';
 
@@ -30,7 +30,7 @@ export function leaseService(lessor: Lessor, router: Router, header: HeaderFn, t
     }),
     LeaseKeepAlive: (call: grpc.ServerDuplexStream<{ ID: number }, object>) => {
       const { span } = startStreamSpan('/etcdserverpb.Lease/LeaseKeepAlive', call.metadata);
-      const untrack = track(() => call.end());
+      const untrack = track(() => call.emit('error', toGrpcError(Errors.stopped())));
       const finish = (err?: unknown) => {
         untrack();
         endRpcSpan(span, err);
@@ -43,7 +43,7 @@ export function leaseService(lessor: Lessor, router: Router, header: HeaderFn, t
           },
           (err) => {
             log.warn({ err }, 'keep-alive failed');
-            call.destroy(toGrpcError(err) as unknown as Error);
+            if (!call.writableEnded) call.emit('error', toGrpcError(err));
           },
         );
       });

@@ -8,7 +8,7 @@ import { intervalOf } from '../store/types.ts';
 import { log } from '../telemetry/logger.ts';
 import { metrics } from '../telemetry/metrics.ts';
 import { endRpcSpan, startStreamSpan } from '../telemetry/tracing.ts';
-import { WatchCancelReasons } from './errors.ts';
+import { Errors, toGrpcError, WatchCancelReasons } from './errors.ts';
 import type { HeaderFn } from './header.ts';
 import type { StreamTracker } from './lease-service.ts';
 import { Watcher, type WatcherSink } from '../watch/watcher.ts';
@@ -251,17 +251,13 @@ class WatchStream implements WatcherSink {
 
   // --- lifecycle ---
 
-  /** Node shutdown: every watch gets a cancel with a reason, then the stream ends with OK. */
+  /**
+   * Node shutdown: the stream ends with etcd's UNAVAILABLE "server stopped", on which etcd
+   * clients (kube-apiserver's too) re-establish their watches on another endpoint.
+   */
   private shutdown(): void {
     if (this.closed) return;
-    for (const w of [...this.watchers.values()]) {
-      this.removeWatcher(w);
-      this.queue.push({ message: { header: this.header(w.syncedRev), watch_id: w.id, canceled: true, cancel_reason: WatchCancelReasons.shuttingDown }, watchId: null });
-    }
-    this.blocked = false;
-    this.flush();
-    this.call.end();
-    this.close();
+    this.close(Errors.stopped());
   }
 
   private close(err?: unknown): void {
@@ -273,7 +269,7 @@ class WatchStream implements WatcherSink {
     this.untrack();
     metrics.watchStreamsGauge.dec();
     endRpcSpan(this.span, err);
-    if (err && !this.call.destroyed) this.call.destroy(err as Error);
+    if (err && !this.call.writableEnded) this.call.emit('error', toGrpcError(err));
   }
 }
 

@@ -19,6 +19,8 @@ export interface RevisionAllocator {
   readIndex(leaves: readonly string[]): Promise<number>;
   /** Resolves once W(leaves) >= rev. */
   waitFor(leaves: readonly string[], rev: number): Promise<void>;
+  /** How many revisions of `leaf` are pending (a metric). */
+  pendingCount(leaf: string): Promise<number>;
   /** Calls cb whenever some watermark may have advanced. Returns an unsubscribe function. */
   onAdvance(cb: () => void): () => void;
   close(): Promise<void>;

@@ -41,6 +41,10 @@ export class MemoryAllocator implements RevisionAllocator {
     if (i === 0) this.advanced();
   }
 
+  async pendingCount(leaf: string): Promise<number> {
+    return this.pending.get(leaf)?.length ?? 0;
+  }
+
   async current(): Promise<number> {
     return this.counter;
   }

@@ -28,6 +28,12 @@ export interface DialectCapabilities {
    * grouped into one database transaction and one commit (group commit).
    */
   singleWriter: boolean;
+  /**
+   * The dialect creates the schema itself in open(prefix), outside any transaction, before its
+   * first writeTx: its writeTx locks a meta row (so the table must exist first) or its DDL
+   * commits implicitly (MySQL). Otherwise the store runs schemaStatements() in its first writeTx.
+   */
+  schemaOnOpen?: boolean;
 }
 
 export interface Dialect {
@@ -37,7 +43,8 @@ export interface Dialect {
   schemaStatements(prefix: string): string[];
   /** The store's statements: sqlText(prefix) with this database's spellings where they differ. */
   statements(prefix: string): SqlText;
-  open(): Promise<void>;
+  /** Opens the dialect for one leaf; `prefix` is that leaf's table-name prefix (as given to statements()). */
+  open(prefix: string): Promise<void>;
   close(): Promise<void>;
   /** A consistent snapshot for several reads. */
   readTx<T>(fn: (tx: ReadTx) => Promise<T>): Promise<T>;
@@ -45,4 +52,10 @@ export interface Dialect {
   writeTx<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T>;
   /** Bytes used by the database (Maintenance.Status dbSize). */
   sizeBytes(): Promise<number>;
+  /**
+   * The error says the database is down or unreachable (connection refused, reset or killed,
+   * timeouts, too many connections...): the store answers UNAVAILABLE naming the leaf.
+   * Optional only until every dialect has it (SQLite does not yet); absent: never.
+   */
+  isUnavailable?(err: unknown): boolean;
 }

@@ -1,7 +1,10 @@
 // The MVCC leaf store, shared by every dialect: SQL from sql-text.ts, database specifics from
-// the Dialect. Writes go through group commit on single-writer databases.
+// the Dialect. Writes go through group commit on single-writer databases. Every dialect call
+// goes through guard(): a database that is down or unreachable answers UNAVAILABLE naming the
+// leaf, never an unknown error, and never an unhandled rejection.
+import { Errors } from '../etcd/errors.ts';
 import type { RevisionAllocator } from '../revision/allocator.ts';
-import type { Dialect, WriteTx } from './dialect.ts';
+import type { Dialect, ReadTx, WriteTx } from './dialect.ts';
 import { GroupCommitQueue } from './group-commit.ts';
 import type { EventsPage, LeafStore, LeaseRecord, RevisionEvents, TxnContext } from './leaf-store.ts';
 import { readRange, type RangeRows } from './range-reader.ts';
@@ -40,9 +43,9 @@ export class MvccStore implements LeafStore {
   }
 
   async open(): Promise<void> {
-    await this.dialect.open();
-    await this.dialect.writeTx(async (tx) => {
-      for (const stmt of this.dialect.schemaStatements(this.prefix)) await tx.run(stmt);
+    await this.guard(() => this.dialect.open(this.prefix));
+    await this.guard(() => this.dialect.writeTx(async (tx) => {
+      if (!this.dialect.capabilities.schemaOnOpen) for (const stmt of this.dialect.schemaStatements(this.prefix)) await tx.run(stmt);
       const version = await this.meta(tx, 'schema_version');
       if (version === undefined) await tx.run(this.sql.metaInsert, ['schema_version', SCHEMA_VERSION]);
       else if (version > SCHEMA_VERSION) {
@@ -55,15 +58,29 @@ export class MvccStore implements LeafStore {
       }
       this.compacted = compacted ?? 0;
       this.physicallyCompacted = (await this.meta(tx, 'compact_done')) ?? 0;
-    });
-    // Finish a physical compaction that a stop interrupted.
-    if (this.physicallyCompacted < this.compacted) this.compaction = this.compactPhysically(this.compacted);
+    }));
+    // Finish a physical compaction that a stop interrupted (a failure is retried by the next one).
+    if (this.physicallyCompacted < this.compacted) this.compaction = this.compactPhysically(this.compacted).catch(() => undefined);
   }
 
   async close(): Promise<void> {
     await this.compaction.catch(() => undefined);
     await this.writes?.drain();
-    await this.dialect.close();
+    await this.guard(() => this.dialect.close());
+  }
+
+  /** Runs a dialect call; the database being down or unreachable becomes UNAVAILABLE. */
+  private async guard<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (this.dialect.isUnavailable?.(err)) throw Errors.unavailable(`leaf ${this.name} is unavailable: ${shortReason(err)}`);
+      throw err;
+    }
+  }
+
+  private read<T>(fn: (tx: ReadTx) => Promise<T>): Promise<T> {
+    return this.guard(() => this.dialect.readTx(fn));
   }
 
   private async meta(tx: { get: WriteTx['get'] }, name: string): Promise<number | undefined> {
@@ -72,7 +89,7 @@ export class MvccStore implements LeafStore {
   }
 
   async headRevision(): Promise<number> {
-    return this.dialect.readTx(async (tx) => Number((await tx.get<{ rev: number | null }>(this.sql.headRev))?.rev ?? 0));
+    return this.read(async (tx) => Number((await tx.get<{ rev: number | null }>(this.sql.headRev))?.rev ?? 0));
   }
 
   compactedRevision(): number {
@@ -80,14 +97,14 @@ export class MvccStore implements LeafStore {
   }
 
   range(req: RangeRequest, rev: number): Promise<RangeRows> {
-    return this.dialect.readTx(async (tx) => {
+    return this.read(async (tx) => {
       const head = Number((await tx.get<{ rev: number | null }>(this.sql.headRev))?.rev ?? 0);
       return readRange(tx, this.sql, req, rev, rev >= head);
     });
   }
 
   private write<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
-    return this.writes ? this.writes.submit(fn) : this.dialect.writeTx(fn);
+    return this.guard(() => (this.writes ? this.writes.submit(fn) : this.dialect.writeTx(fn)));
   }
 
   txn(req: TxnRequest, ctx: TxnContext): Promise<TxnOutcome> {
@@ -138,7 +155,12 @@ export class MvccStore implements LeafStore {
         await tx.run(this.sql.metaUpdate, [rev, 'compact_rev']);
       });
       this.compacted = rev;
-      this.compaction = this.compaction.then(() => this.compactPhysically(rev));
+      const run = this.compaction.then(() => this.compactPhysically(rev));
+      // The chain itself never rejects: nobody may be waiting (physical = false), and a failed
+      // batch is redone by the next compaction, which starts from physicallyCompacted.
+      this.compaction = run.catch(() => undefined);
+      if (physical) await run;
+      return;
     }
     if (physical) await this.compaction;
   }
@@ -159,7 +181,7 @@ export class MvccStore implements LeafStore {
   }
 
   events(after: number, upTo: number, limit: number): Promise<EventsPage> {
-    return this.dialect.readTx(async (tx) => {
+    return this.read(async (tx) => {
       let rows = await tx.all<any>(this.sql.events, [after, upTo, limit]);
       let complete = upTo;
       if (rows.length === limit && limit > 0) {
@@ -185,11 +207,11 @@ export class MvccStore implements LeafStore {
   }
 
   async keysOfLease(id: number): Promise<Buffer[]> {
-    return this.dialect.readTx(async (tx) => (await tx.all<{ k: Buffer }>(this.sql.keysOfLease, [id])).map((r) => r.k));
+    return this.read(async (tx) => (await tx.all<{ k: Buffer }>(this.sql.keysOfLease, [id])).map((r) => r.k));
   }
 
   async listLeases(): Promise<LeaseRecord[]> {
-    return this.dialect.readTx(async (tx) =>
+    return this.read(async (tx) =>
       (await tx.all<{ id: number; ttl: number }>(this.sql.leaseList)).map((r) => ({ id: Number(r.id), ttl: Number(r.ttl) })),
     );
   }
@@ -203,7 +225,7 @@ export class MvccStore implements LeafStore {
   }
 
   sizeBytes(): Promise<number> {
-    return this.dialect.sizeBytes();
+    return this.guard(() => this.dialect.sizeBytes());
   }
 
   /** Test hook: settles once queued writes and compaction are done. */
@@ -211,6 +233,17 @@ export class MvccStore implements LeafStore {
     await this.writes?.drain();
     await this.compaction;
   }
+}
+
+/** The error's first line, with its code, credentials in URLs masked, at most 200 characters. */
+function shortReason(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown; errors?: unknown } | null;
+  let message = typeof e?.message === 'string' ? e.message : String(err);
+  // Node reports a refused connection to several addresses as an AggregateError without message.
+  if (!message && Array.isArray(e?.errors) && e.errors.length > 0) message = String((e.errors[0] as Error)?.message ?? e.errors[0]);
+  let reason = message.split('\n')[0].replace(/([a-z][a-z0-9+.-]*:\/\/)[^@\s/]*@/gi, '$1***@');
+  if (typeof e?.code === 'string' && !reason.includes(e.code)) reason = `${e.code}: ${reason}`;
+  return reason.length > 200 ? `${reason.slice(0, 200)}...` : reason;
 }
 
 function rowToEvent(r: any, rev: number): MvccEvent {

@@ -53,26 +53,65 @@ export const metrics = {
     help: 'Revisions allocated to the leaf and not yet resolved (committed or fenced).',
     labelNames: ['leaf'] as const,
     registers: [registry],
+    async collect() {
+      await setLeafGauge(this, 'pending');
+    },
   }),
   watermarkLagGauge: new Gauge({
     name: 'etcd_tree_watermark_lag_revisions',
     help: "Revisions between the global revision counter and the leaf's watermark.",
     labelNames: ['leaf'] as const,
     registers: [registry],
+    async collect() {
+      await setLeafGauge(this, 'lag');
+    },
   }),
   leafHeadRevisionGauge: new Gauge({
     name: 'etcd_tree_leaf_head_revision',
     help: 'Highest revision committed in the leaf.',
     labelNames: ['leaf'] as const,
     registers: [registry],
+    async collect() {
+      await setLeafGauge(this, 'head');
+    },
   }),
   dbSizeGauge: new Gauge({
     name: 'etcd_tree_db_size_bytes',
     help: "Size of the leaf's database (or its tables), in bytes.",
     labelNames: ['leaf'] as const,
     registers: [registry],
+    async collect() {
+      await setLeafGauge(this, 'dbSize');
+    },
   }),
 };
+
+/** One leaf's numbers for the per-leaf gauges, read when /metrics is scraped. */
+export interface LeafSample {
+  leaf: string;
+  head: number;
+  lag: number;
+  pending: number;
+  dbSize: number;
+}
+
+let leafSampler: (() => Promise<LeafSample[]>) | null = null;
+let lastSample: { at: number; samples: Promise<LeafSample[]> } | null = null;
+
+/** The node registers where the per-leaf gauges read their values. */
+export function setLeafSampler(sampler: (() => Promise<LeafSample[]>) | null): void {
+  leafSampler = sampler;
+  lastSample = null;
+}
+
+// The four per-leaf gauges share one sample per scrape.
+async function setLeafGauge(gauge: Gauge<'leaf'>, field: Exclude<keyof LeafSample, 'leaf'>): Promise<void> {
+  gauge.reset();
+  if (!leafSampler) return;
+  const now = Date.now();
+  if (!lastSample || now - lastSample.at > 200) lastSample = { at: now, samples: leafSampler() };
+  for (const s of await lastSample.samples.catch(() => [])) gauge.set({ leaf: s.leaf }, s[field]);
+}
 
 // Per-method state, so the per-RPC path does no label assembly or hashing.
 interface MethodMetrics {

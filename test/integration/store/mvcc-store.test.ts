@@ -1,81 +1,266 @@
-// The shared MVCC store on SQLite, driven directly: history stays exact through physical
-// compaction, group commit keeps every write, events carry prev_kv.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// The shared MVCC store on every database (store-backends.ts; BACKENDS=sqlite,postgres,mysql
+// picks some), driven directly: history stays exact through physical compaction, group commit
+// keeps every write, events carry prev_kv, binary keys sort the same everywhere, a database
+// that is down answers UNAVAILABLE naming the leaf, and a killed connection is replaced.
+import { randomBytes } from 'node:crypto';
+import { status as Code } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EtcdError } from '../../../src/etcd/errors.ts';
 import { MemoryAllocator } from '../../../src/revision/memory-allocator.ts';
-import { SqliteDialect } from '../../../src/store/dialects/sqlite/sqlite-dialect.ts';
 import { MvccStore } from '../../../src/store/mvcc-store.ts';
-import type { RangeRequest, RequestOp, TxnRequest } from '../../../src/store/types.ts';
+import { EventType, type RangeRequest, type RequestOp, type TxnRequest } from '../../../src/store/types.ts';
+import { DIALECTS, type TestLeaf } from './store-backends.ts';
 
 const b = (s: string) => Buffer.from(s);
-const range = (key: string, end = '', extra: Partial<RangeRequest> = {}): RangeRequest => ({
-  key: b(key), range_end: b(end), limit: 0, revision: 0, sort_order: 0, sort_target: 0, serializable: false,
+const range = (key: string | Buffer, end: string | Buffer = '', extra: Partial<RangeRequest> = {}): RangeRequest => ({
+  key: Buffer.from(key), range_end: Buffer.from(end), limit: 0, revision: 0, sort_order: 0, sort_target: 0, serializable: false,
   keys_only: false, count_only: false, min_mod_revision: 0, max_mod_revision: 0, min_create_revision: 0, max_create_revision: 0, ...extra,
 });
-const put = (key: string, value: string): RequestOp => ({ request: 'request_put', request_put: { key: b(key), value: b(value), lease: 0, prev_kv: false, ignore_value: false, ignore_lease: false } });
+const put = (key: string | Buffer, value: string | Buffer, extra: { lease?: number; prev_kv?: boolean } = {}): RequestOp => ({
+  request: 'request_put',
+  request_put: { key: Buffer.from(key), value: Buffer.from(value), lease: extra.lease ?? 0, prev_kv: extra.prev_kv ?? false, ignore_value: false, ignore_lease: false },
+});
 const del = (key: string): RequestOp => ({ request: 'request_delete_range', request_delete_range: { key: b(key), range_end: b(''), prev_kv: false } });
 const txn = (...ops: RequestOp[]): TxnRequest => ({ compare: [], success: ops, failure: [] });
 const ctx = { leaseExists: () => false };
 
-describe('MvccStore on SQLite', () => {
-  let dir: string;
-  let allocator: MemoryAllocator;
-  let store: MvccStore;
+/** Resolves with the error the promise rejects with. */
+async function failure(p: Promise<unknown>): Promise<EtcdError> {
+  const err = await p.then(
+    () => { throw new Error('expected a failure'); },
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(EtcdError);
+  return err as EtcdError;
+}
 
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'mvcc-store-'));
-    allocator = new MemoryAllocator();
-    store = new MvccStore('leaf', new SqliteDialect({ path: join(dir, 'db.sqlite') }), allocator, { compactionBatch: 7 });
-    await store.open();
-  });
+for (const backend of DIALECTS) {
+  describe(`MvccStore on ${backend.name}`, () => {
+    let leaf: TestLeaf;
+    let allocator: MemoryAllocator;
+    let store: MvccStore;
 
-  afterEach(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+    beforeEach(async () => {
+      leaf = await backend.create();
+      allocator = new MemoryAllocator();
+      store = new MvccStore('leaf', leaf.dialect, allocator, { compactionBatch: 7, tablePrefix: leaf.tablePrefix });
+      await store.open();
+    });
 
-  async function snapshot(rev: number) {
-    const r = await store.range(range('k', 'l'), rev);
-    return r.kvs.map((kv) => `${kv.key}=${kv.value}@${kv.create_revision}/${kv.mod_revision}/v${kv.version}`);
-  }
+    afterEach(async () => {
+      await store.close();
+      await leaf.cleanup();
+    });
 
-  it('reads at every revision >= the compaction point are unchanged by physical compaction', async () => {
-    // A deterministic mix of creates, updates, deletes and re-creates over a few keys.
-    let seed = 7;
-    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-    for (let i = 0; i < 120; i++) {
-      const key = `k${Math.floor(rnd() * 6)}`;
-      await store.txn(rnd() < 0.25 ? txn(del(key)) : txn(put(key, `v${i}`)), ctx);
+    async function snapshot(rev: number) {
+      const r = await store.range(range('k', 'l'), rev);
+      return r.kvs.map((kv) => `${kv.key}=${kv.value}@${kv.create_revision}/${kv.mod_revision}/v${kv.version}`);
     }
-    const head = await allocator.current();
-    const compactAt = Math.floor(head / 2);
-    const before = new Map<number, string[]>();
-    for (let rev = compactAt; rev <= head; rev++) before.set(rev, await snapshot(rev));
-    await store.compact(compactAt, true);
-    for (let rev = compactAt; rev <= head; rev++) expect(await snapshot(rev), `read at ${rev}`).toEqual(before.get(rev));
-    // Events from the compaction point on are still complete, with their prev_kv.
-    const page = await store.events(compactAt - 1, head, 10_000);
-    expect(page.revisions[0]?.rev).toBeGreaterThanOrEqual(compactAt);
-    for (const r of page.revisions) for (const e of r.events) if (e.type === 1) expect(e.prev_kv, `delete at ${r.rev}`).not.toBeNull();
-  });
 
-  it('group commit: concurrent writes all commit with distinct, gap-free revisions', async () => {
-    const start = await allocator.current();
-    const outcomes = await Promise.all(Array.from({ length: 200 }, (_, i) => store.txn(txn(put(`k/${i}`, `v${i}`)), ctx)));
-    const revs = outcomes.map((o) => o.rev).sort((x, y) => x - y);
-    expect(revs).toEqual(Array.from({ length: 200 }, (_, i) => start + 1 + i));
-    const all = await store.range(range('k/', 'k0', { count_only: true }), await allocator.current());
-    expect(all.count).toBe(200);
-    expect(await allocator.watermark(['leaf'])).toBe(start + 200);
-  });
+    it('reads at every revision >= the compaction point are unchanged by physical compaction', async () => {
+      // A deterministic mix of creates, updates, deletes and re-creates over a few keys.
+      let seed = 7;
+      const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+      for (let i = 0; i < 120; i++) {
+        const key = `k${Math.floor(rnd() * 6)}`;
+        await store.txn(rnd() < 0.25 ? txn(del(key)) : txn(put(key, `v${i}`)), ctx);
+      }
+      const head = await allocator.current();
+      const compactAt = Math.floor(head / 2);
+      const before = new Map<number, string[]>();
+      for (let rev = compactAt; rev <= head; rev++) before.set(rev, await snapshot(rev));
+      await store.compact(compactAt, true);
+      for (let rev = compactAt; rev <= head; rev++) expect(await snapshot(rev), `read at ${rev}`).toEqual(before.get(rev));
+      // Events from the compaction point on are still complete, with their prev_kv.
+      const page = await store.events(compactAt - 1, head, 10_000);
+      expect(page.revisions[0]?.rev).toBeGreaterThanOrEqual(compactAt);
+      for (const r of page.revisions) for (const e of r.events) if (e.type === 1) expect(e.prev_kv, `delete at ${r.rev}`).not.toBeNull();
+    });
 
-  it('a failing txn in a commit group does not undo the others', async () => {
-    const badLease: TxnRequest = txn({ request: 'request_put', request_put: { key: b('k/bad'), value: b('x'), lease: 42, prev_kv: false, ignore_value: false, ignore_lease: false } });
-    const results = await Promise.allSettled([store.txn(txn(put('k/a', '1')), ctx), store.txn(badLease, ctx), store.txn(txn(put('k/b', '2')), ctx)]);
-    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-    const r = await store.range(range('k/', 'k0'), await allocator.current());
-    expect(r.kvs.map((kv) => kv.key.toString())).toEqual(['k/a', 'k/b']);
+    it('group commit: concurrent writes all commit with distinct, gap-free revisions', async () => {
+      const start = await allocator.current();
+      const outcomes = await Promise.all(Array.from({ length: 200 }, (_, i) => store.txn(txn(put(`k/${i}`, `v${i}`)), ctx)));
+      const revs = outcomes.map((o) => o.rev).sort((x, y) => x - y);
+      expect(revs).toEqual(Array.from({ length: 200 }, (_, i) => start + 1 + i));
+      expect((store as unknown as { writes: { maxBatch: number } }).writes.maxBatch).toBeGreaterThan(1);
+      const all = await store.range(range('k/', 'k0', { count_only: true }), await allocator.current());
+      expect(all.count).toBe(200);
+      expect(await allocator.watermark(['leaf'])).toBe(start + 200);
+    });
+
+    it('a failing txn in a commit group does not undo the others', async () => {
+      const badLease: TxnRequest = txn(put('k/bad', 'x', { lease: 42 }));
+      const results = await Promise.allSettled([store.txn(txn(put('k/a', '1')), ctx), store.txn(badLease, ctx), store.txn(txn(put('k/b', '2')), ctx)]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      const r = await store.range(range('k/', 'k0'), await allocator.current());
+      expect(r.kvs.map((kv) => kv.key.toString())).toEqual(['k/a', 'k/b']);
+    });
+
+    it.skipIf(!backend.maxKeyBytes)('a database error in a grouped write rolls back only that write (its savepoint)', async () => {
+      // The key too long is refused by the database after the txn's first put was written.
+      const tooLong = Buffer.concat([b('k/long/'), randomBytes(4000)]);
+      const results = await Promise.allSettled([
+        store.txn(txn(put('k/a', '1')), ctx),
+        store.txn(txn(put('k/half', 'x'), put(tooLong, 'y')), ctx),
+        store.txn(txn(put('k/b', '2')), ctx),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect((store as unknown as { writes: { maxBatch: number } }).writes.maxBatch).toBeGreaterThanOrEqual(3);
+      const r = await store.range(range('k/', 'k0'), await allocator.current());
+      expect(r.kvs.map((kv) => kv.key.toString())).toEqual(['k/a', 'k/b']);
+      // The log has no row of the failed txn either.
+      const page = await store.events(0, await allocator.current(), 100);
+      expect(page.revisions.flatMap((x) => x.events.map((e) => e.kv.key.toString()))).toEqual(['k/a', 'k/b']);
+    });
+
+    it('binary keys (0x00, 0xff bytes) sort as bytes, at the head and in history', async () => {
+      const keys = [
+        Buffer.from([0x00]), Buffer.from([0x00, 0x00]), Buffer.from([0x00, 0xff]), Buffer.from([0x01]),
+        Buffer.from('a'), Buffer.from([0x61, 0x00]), Buffer.from([0x61, 0x00, 0x00]), Buffer.from([0x61, 0x7f]),
+        Buffer.from([0x61, 0x80]), Buffer.from([0x61, 0xff]), Buffer.from([0x61, 0xff, 0xff]), Buffer.from('ab'),
+        Buffer.from([0x7f]), Buffer.from([0x80]), Buffer.from([0xc3, 0xa9]), Buffer.from([0xfe, 0xff]), Buffer.from([0xff]),
+        Buffer.from([0xff, 0x00]), Buffer.from([0xff, 0xff, 0xff]),
+      ];
+      const shuffled = [...keys].sort(() => Math.random() - 0.5);
+      for (const [i, k] of shuffled.entries()) await store.txn(txn(put(k, Buffer.from([i, 0x00, 0xff]))), ctx);
+      const mid = await allocator.current();
+      const sorted = [...keys].sort(Buffer.compare);
+      const hex = (bs: Buffer[]) => bs.map((x) => x.toString('hex'));
+      // Everything: from the key 0x00 with range_end 0x00 (etcd: every key >= key).
+      const all = await store.range(range(Buffer.from([0x00]), Buffer.from([0x00])), mid);
+      expect(hex(all.kvs.map((kv) => kv.key))).toEqual(hex(sorted));
+      // The prefix 'a' ([a, b)): a, a\0, a\0\0, a\x7f, a\x80, a\xff, a\xff\xff, ab.
+      const prefixA = await store.range(range('a', 'b'), mid);
+      expect(hex(prefixA.kvs.map((kv) => kv.key))).toEqual(hex(sorted.filter((k) => Buffer.compare(k, b('a')) >= 0 && Buffer.compare(k, b('b')) < 0)));
+      // A single key is exact: 'a' does not match a\0.
+      const one = await store.range(range('a'), mid);
+      expect(hex(one.kvs.map((kv) => kv.key))).toEqual([b('a').toString('hex')]);
+      // Limits cut in byte order, and the count covers the whole range.
+      const limited = await store.range(range(Buffer.from([0xff]), Buffer.from([0x00]), { limit: 2 }), mid);
+      expect(hex(limited.kvs.map((kv) => kv.key))).toEqual(['ff', 'ff00']);
+      expect([limited.more, limited.count]).toEqual([true, 3]);
+      // History: change everything, then read at `mid` (the log table, not the current one).
+      for (const k of keys) await store.txn({ compare: [], success: [{ request: 'request_delete_range', request_delete_range: { key: k, range_end: b(''), prev_kv: false } }], failure: [] }, ctx);
+      const past = await store.range(range(Buffer.from([0x00]), Buffer.from([0x00])), mid);
+      expect(hex(past.kvs.map((kv) => kv.key))).toEqual(hex(sorted));
+      expect(past.kvs.map((kv) => [...kv.value.subarray(1)])).toEqual(sorted.map(() => [0x00, 0xff]));
+      expect((await store.range(range(Buffer.from([0x00]), Buffer.from([0x00])), await allocator.current())).kvs).toEqual([]);
+    });
+
+    it('stores 1 MiB values byte for byte, in reads, history and events', async () => {
+      const big1 = randomBytes(1024 * 1024);
+      const big2 = randomBytes(1024 * 1024);
+      const r1 = await store.txn(txn(put('big', big1)), ctx);
+      const r2 = await store.txn(txn(put('big', big2, { prev_kv: true })), ctx);
+      const prev = r2.response.responses[0].response_put?.prev_kv;
+      expect(prev?.value.equals(big1)).toBe(true);
+      expect((await store.range(range('big'), r2.rev)).kvs[0].value.equals(big2)).toBe(true);
+      expect((await store.range(range('big'), r1.rev)).kvs[0].value.equals(big1)).toBe(true);
+      const page = await store.events(r1.rev - 1, r2.rev, 100);
+      expect(page.revisions.map((r) => r.rev)).toEqual([r1.rev, r2.rev]);
+      const second = page.revisions[1].events[0];
+      expect(second.kv.value.equals(big2)).toBe(true);
+      expect(second.prev_kv?.value.equals(big1)).toBe(true);
+    });
+
+    it('events carry the row they replaced (prev_kv), deletes included', async () => {
+      const a1 = (await store.txn(txn(put('e/a', '1')), ctx)).rev;
+      const a2 = (await store.txn(txn(put('e/a', '2'), put('e/b', 'x')), ctx)).rev;
+      const a3 = (await store.txn(txn(del('e/a')), ctx)).rev;
+      const page = await store.events(a1 - 1, a3, 100);
+      expect(page.complete).toBe(a3);
+      const flat = page.revisions.flatMap((r) =>
+        r.events.map((e) => ({
+          rev: r.rev, type: e.type, key: e.kv.key.toString(), value: e.kv.value.toString(), create: e.kv.create_revision, mod: e.kv.mod_revision, version: e.kv.version,
+          prev: e.prev_kv && { value: e.prev_kv.value.toString(), create: e.prev_kv.create_revision, mod: e.prev_kv.mod_revision, version: e.prev_kv.version },
+        })),
+      );
+      expect(flat).toEqual([
+        { rev: a1, type: EventType.PUT, key: 'e/a', value: '1', create: a1, mod: a1, version: 1, prev: null },
+        { rev: a2, type: EventType.PUT, key: 'e/a', value: '2', create: a1, mod: a2, version: 2, prev: { value: '1', create: a1, mod: a1, version: 1 } },
+        { rev: a2, type: EventType.PUT, key: 'e/b', value: 'x', create: a2, mod: a2, version: 1, prev: null },
+        { rev: a3, type: EventType.DELETE, key: 'e/a', value: '', create: 0, mod: a3, version: 0, prev: { value: '2', create: a1, mod: a2, version: 2 } },
+      ]);
+      // A limit never splits a revision: a2's two events come together or not at all.
+      const first = await store.events(a1 - 1, a3, 2);
+      expect(first.revisions.map((r) => r.rev)).toEqual([a1]);
+      expect(first.complete).toBe(a2 - 1);
+    });
+
+    it('leases: saved, listed, keys attached, revoked in one revision, deleted', async () => {
+      const id = 2 ** 52 + 7; // beyond 32 bits: bigint columns come back as exact numbers
+      await store.saveLease({ id, ttl: 30 });
+      await store.saveLease({ id: 5, ttl: 600 });
+      expect((await store.listLeases()).sort((x, y) => x.id - y.id)).toEqual([{ id: 5, ttl: 600 }, { id, ttl: 30 }]);
+      const leased = { leaseExists: (l: number) => l === id };
+      await store.txn(txn(put('l/a', '1', { lease: id }), put('l/b', '2', { lease: id }), put('l/c', '3')), leased);
+      expect((await store.range(range('l/a'), await allocator.current())).kvs[0].lease).toBe(id);
+      expect((await store.keysOfLease(id)).map(String)).toEqual(['l/a', 'l/b']);
+      const rev = await store.revokeLeaseKeys(id);
+      expect(rev).toBe(await allocator.current());
+      expect((await store.range(range('l/', 'l0'), rev)).kvs.map((kv) => kv.key.toString())).toEqual(['l/c']);
+      const page = await store.events(rev - 1, rev, 100);
+      expect(page.revisions[0].events.map((e) => [e.type, e.kv.key.toString()])).toEqual([[EventType.DELETE, 'l/a'], [EventType.DELETE, 'l/b']]);
+      await store.deleteLease(id);
+      expect(await store.listLeases()).toEqual([{ id: 5, ttl: 600 }]);
+      expect(await store.keysOfLease(id)).toEqual([]);
+    });
+
+    it('reports its size', async () => {
+      await store.txn(txn(put('s', 'x'.repeat(10_000))), ctx);
+      expect(await store.sizeBytes()).toBeGreaterThan(0);
+    });
+
+    it(`keys up to the database's limit are stored whole; a longer one fails clearly, never truncated`, async () => {
+      const max = backend.maxKeyBytes ?? 4096;
+      const longest = Buffer.concat([b('key/'), randomBytes(max - 4)]);
+      await store.txn(txn(put(longest, 'v')), ctx);
+      expect((await store.range(range(longest), await allocator.current())).kvs[0]?.key.equals(longest)).toBe(true);
+      if (!backend.maxKeyBytes) return;
+      const tooLong = Buffer.concat([b('long/'), randomBytes(backend.name === 'postgres' ? 4000 : max - 4)]);
+      const err = await failure(store.txn(txn(put(tooLong, 'v')), ctx));
+      expect(err.code).toBe(Code.INVALID_ARGUMENT);
+      expect(err.message).toMatch(/key is too long for this leaf/);
+      expect((await store.range(range('long/', 'long0', { count_only: true }), await allocator.current())).count).toBe(0);
+    });
+
+    it.skipIf(!backend.unreachable)('a leaf whose server is unreachable answers UNAVAILABLE naming the leaf; the process goes on', async () => {
+      const unhandled: unknown[] = [];
+      const onUnhandled = (e: unknown) => unhandled.push(e);
+      process.on('unhandledRejection', onUnhandled);
+      process.on('uncaughtException', onUnhandled);
+      try {
+        const down = new MvccStore('leaf-down', await backend.unreachable!(), new MemoryAllocator(), { tablePrefix: 'x_' });
+        for (const call of [() => down.open(), () => down.range(range('a'), 1), () => down.txn(txn(put('a', '1')), ctx), () => down.headRevision(), () => down.sizeBytes()]) {
+          const err = await failure(call());
+          expect(err.code).toBe(Code.UNAVAILABLE);
+          expect(err.message).toMatch(/^etcd-tree: leaf leaf-down is unavailable: /);
+          expect(err.message).not.toContain('s3cret-pw');
+        }
+        await down.close();
+        await new Promise((r) => setTimeout(r, 200));
+        expect(unhandled).toEqual([]);
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+        process.off('uncaughtException', onUnhandled);
+      }
+    });
+
+    it.skipIf(backend.name === 'sqlite')('recovers after its connections are killed: the next write and read succeed', async () => {
+      await store.txn(txn(put('r/a', '1')), ctx);
+      expect((await store.range(range('r/a'), await allocator.current())).kvs).toHaveLength(1);
+      expect(await leaf.connectionCount!()).toBeGreaterThanOrEqual(2); // the writer and a reader
+      expect(await leaf.killConnections!()).toBeGreaterThanOrEqual(2);
+      // Right away: the dead writer is replaced by this very write.
+      const w = await store.txn(txn(put('r/b', '2')), ctx);
+      const r = await store.range(range('r/', 'r0'), w.rev);
+      expect(r.kvs.map((kv) => kv.value.toString())).toEqual(['1', '2']);
+      // And again after the kill has fully landed, with several reads at once on the pool.
+      await leaf.killConnections!();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const outs = await Promise.all([store.txn(txn(put('r/c', '3')), ctx), store.txn(txn(put('r/d', '4')), ctx)]);
+      const reads = await Promise.all(Array.from({ length: 6 }, () => store.range(range('r/', 'r0', { count_only: true }), outs[1].rev)));
+      expect(reads.map((x) => x.count)).toEqual(Array(6).fill(4));
+    });
   });
-});
+}

@@ -1,0 +1,261 @@
+// MySQL and MariaDB (InnoDB) through mysql2. One dedicated writer connection per leaf
+// (capabilities.singleWriter: the store's group commit puts concurrent writes in one
+// transaction, each in a savepoint, with one commit) and a pool of readers, each read a
+// consistent REPEATABLE READ snapshot. A writer transaction starts by locking the leaf's
+// schema_version row FOR UPDATE, so writers of several etcd-tree nodes on the same leaf take
+// turns; the writer runs READ COMMITTED under it (no gap locks). Sessions use strict sql_mode:
+// a key longer than the key column fails instead of being truncated. A dead connection is
+// replaced by the next transaction; idle connections' errors are caught.
+import mysql from 'mysql2';
+import type { Dialect, ReadTx, WriteTx } from '../../dialect.ts';
+import { SerialLock } from '../../serial-lock.ts';
+import type { SqlText } from '../../sql-text.ts';
+import { isConnectionLost, isMysqlUnavailable, MysqlClosedError } from './mysql-errors.ts';
+import { mysqlSchema, mysqlStatements, mysqlTables, mysqlWriteLock } from './mysql-schema.ts';
+import { MysqlSession } from './mysql-session.ts';
+import { MysqlWriteTx } from './mysql-write-tx.ts';
+
+export interface MysqlOptions {
+  /** mysql://user:password@host:port/database: the database is the URL's. */
+  url: string;
+  /** Reader connections at most (default 10); the writer is one more. */
+  poolMax?: number;
+  /** Statement timeout (MariaDB max_statement_time, MySQL max_execution_time) and write-lock wait (default 10 000; 0: none). */
+  statementTimeoutMs?: number;
+  /** Connecting gives up after this long (default 5 000). */
+  connectTimeoutMs?: number;
+}
+
+const START_READ = 'START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY';
+/** Table-name prefixes go into SQL text: letters, digits and underscores only. */
+const PREFIX = /^[A-Za-z0-9_]*$/;
+
+interface Writer {
+  conn: mysql.Connection;
+  session: MysqlSession;
+  /** False once the connection errored or ended: the next transaction connects again. */
+  alive: boolean;
+}
+
+export class MysqlDialect implements Dialect {
+  readonly kind = 'mysql' as const;
+  readonly capabilities = { singleWriter: true, schemaOnOpen: true };
+  private pool: mysql.Pool | null = null;
+  /** The writer connection; replaced when it dies. Guarded by writeLock. */
+  private writer: Writer | null = null;
+  private readonly writeLock = new SerialLock();
+  /** Pool connections whose session settings are made (and that have an error listener). */
+  private readonly prepared = new WeakSet<mysql.Connection>();
+  /** MariaDB or MySQL: they spell the statement timeout differently. Known after the first connection. */
+  private mariadb: boolean | undefined;
+  private prefix = '';
+  private closed = false;
+
+  constructor(private readonly options: MysqlOptions) {}
+
+  schemaStatements(prefix: string): string[] {
+    return mysqlSchema(prefix);
+  }
+
+  statements(prefix: string): SqlText {
+    return mysqlStatements(prefix);
+  }
+
+  isUnavailable(err: unknown): boolean {
+    return isMysqlUnavailable(err);
+  }
+
+  private get timeoutMs(): number {
+    return this.options.statementTimeoutMs ?? 10_000;
+  }
+
+  /** A round trip with no answer at all (a dead network) fails a little after the server's own timeout. */
+  private get clientTimeoutMs(): number | undefined {
+    return this.timeoutMs > 0 ? this.timeoutMs + 5_000 : undefined;
+  }
+
+  private connectionConfig(): mysql.ConnectionOptions {
+    return {
+      uri: this.options.url,
+      connectTimeout: this.options.connectTimeoutMs ?? 5_000,
+      // BIGINT as JS numbers (strings only beyond 2^53); binary columns come back as Buffers.
+      supportBigNumbers: true,
+      bigNumberStrings: false,
+      // Control statements travel together; SQL text here is never built from input.
+      multipleStatements: true,
+      enableKeepAlive: true,
+    };
+  }
+
+  /** Session settings, once per connection. */
+  private async setUp(session: MysqlSession, isolation: 'READ COMMITTED' | 'REPEATABLE READ'): Promise<void> {
+    if (this.mariadb === undefined) {
+      const rows = (await session.text(['SELECT VERSION() AS v'])) as Array<{ v: string }>;
+      this.mariadb = /mariadb/i.test(rows[0]?.v ?? '');
+    }
+    const vars = [`sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'`];
+    const t = this.timeoutMs;
+    if (t > 0) {
+      vars.push(`innodb_lock_wait_timeout = ${Math.max(1, Math.ceil(t / 1000))}`);
+      vars.push(this.mariadb ? `max_statement_time = ${t / 1000}` : `max_execution_time = ${t}`);
+    }
+    await session.text([`SET ${vars.map((v) => `SESSION ${v}`).join(', ')}`, `SET SESSION TRANSACTION ISOLATION LEVEL ${isolation}`]);
+  }
+
+  async open(prefix = ''): Promise<void> {
+    if (!PREFIX.test(prefix)) throw new Error(`table prefix ${JSON.stringify(prefix)} may hold only letters, digits and underscores`);
+    this.prefix = prefix;
+    this.closed = false;
+    this.pool = mysql.createPool({
+      ...this.connectionConfig(),
+      connectionLimit: this.options.poolMax ?? 10,
+      maxIdle: this.options.poolMax ?? 10,
+      idleTimeout: 30_000,
+      waitForConnections: true,
+      queueLimit: 0,
+    });
+    // CREATE TABLE commits implicitly in MySQL: the schema is made outside any transaction,
+    // statement by statement (IF NOT EXISTS makes concurrent opens harmless).
+    await this.writeLock.run(async () => {
+      const { session } = await this.connectWriter();
+      for (const stmt of mysqlSchema(prefix)) await session.text([stmt]);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.writeLock.run(async () => this.dropWriter());
+    const pool = this.pool;
+    this.pool = null;
+    if (pool) await new Promise<void>((resolve) => pool.end(() => resolve()));
+  }
+
+  private async connectWriter(): Promise<Writer> {
+    if (this.closed) throw new MysqlClosedError();
+    if (this.writer?.alive) return this.writer;
+    this.dropWriter();
+    const conn = mysql.createConnection(this.connectionConfig());
+    const writer: Writer = { conn, session: new MysqlSession(conn, false, this.clientTimeoutMs), alive: true };
+    const dead = () => {
+      writer.alive = false;
+    };
+    conn.on('error', dead);
+    conn.on('end', dead);
+    try {
+      await new Promise<void>((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve())));
+      await this.setUp(writer.session, 'READ COMMITTED');
+    } catch (err) {
+      dead();
+      conn.destroy();
+      throw err;
+    }
+    this.writer = writer;
+    return writer;
+  }
+
+  private dropWriter(): void {
+    const w = this.writer;
+    this.writer = null;
+    if (w) {
+      w.alive = false;
+      w.conn.destroy();
+    }
+  }
+
+  private getConnection(): Promise<mysql.PoolConnection> {
+    const pool = this.pool;
+    if (!pool) return Promise.reject(new MysqlClosedError());
+    return new Promise((resolve, reject) => pool.getConnection((err, conn) => (err ? reject(err) : resolve(conn))));
+  }
+
+  readTx<T>(fn: (tx: ReadTx) => Promise<T>): Promise<T> {
+    return this.read(fn, true);
+  }
+
+  private async read<T>(fn: (tx: ReadTx) => Promise<T>, mayRetry: boolean): Promise<T> {
+    const conn = await this.getConnection();
+    const session = new MysqlSession(conn, true, this.clientTimeoutMs);
+    let result: T;
+    try {
+      if (!this.prepared.has(conn)) {
+        // mysql2's own pool listener is a `once`: a second error event would be unhandled.
+        conn.on('error', () => undefined);
+        await this.setUp(session, 'REPEATABLE READ');
+        this.prepared.add(conn);
+        session.answered = 0;
+      }
+      session.defer(START_READ);
+      result = await fn(session);
+    } catch (err) {
+      if (isConnectionLost(err)) {
+        conn.destroy();
+        // A pooled connection that died while idle fails on its first round trip: the read
+        // had not begun, so it runs again on another connection.
+        if (process.env.DEBUG_RETRY) console.log("read failed", mayRetry, session.answered, String(err));
+        if (mayRetry && session.answered === 0) return this.read(fn, false);
+      } else {
+        this.finish(session, conn, 'ROLLBACK');
+      }
+      throw err;
+    }
+    // The caller has its answer; the connection goes back to the pool once COMMIT is done.
+    if (session.answered > 0) this.finish(session, conn, 'COMMIT');
+    else conn.release();
+    return result;
+  }
+
+  private finish(session: MysqlSession, conn: mysql.PoolConnection, sql: 'COMMIT' | 'ROLLBACK'): void {
+    session.text([sql]).then(
+      () => conn.release(),
+      () => conn.destroy(),
+    );
+  }
+
+  writeTx<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
+    return this.writeLock.run(async () => {
+      const writer = await this.begin();
+      const tx = new MysqlWriteTx(writer.session);
+      try {
+        const result = await fn(tx);
+        await tx.commit();
+        return result;
+      } catch (err) {
+        if (writer.alive && !isConnectionLost(err)) {
+          await writer.session.text(['ROLLBACK']).catch(() => this.dropWriter());
+        } else {
+          this.dropWriter();
+        }
+        throw err;
+      }
+    });
+  }
+
+  /** START TRANSACTION and the leaf's write lock in one round trip; a stale connection is replaced once. */
+  private async begin(): Promise<Writer> {
+    for (let attempt = 0; ; attempt++) {
+      const reused = this.writer?.alive === true;
+      const writer = await this.connectWriter();
+      try {
+        await writer.session.text(['START TRANSACTION', mysqlWriteLock(this.prefix)]);
+        return writer;
+      } catch (err) {
+        if (isConnectionLost(err)) this.dropWriter();
+        else await writer.session.text(['ROLLBACK']).catch(() => this.dropWriter());
+        if (process.env.DEBUG_RETRY) console.log("begin failed", attempt, reused, String(err));
+        if (!(attempt === 0 && reused && isConnectionLost(err))) throw err;
+      }
+    }
+  }
+
+  async sizeBytes(): Promise<number> {
+    return this.readTx(async (tx) => {
+      const tables = mysqlTables(this.prefix);
+      const row = await tx.get<{ n: number | string }>(
+        `SELECT coalesce(sum(data_length + index_length), 0) AS n FROM information_schema.tables
+         WHERE table_schema = DATABASE() AND table_name IN (${tables.map(() => '?').join(', ')})`,
+        tables,
+      );
+      return Number(row?.n ?? 0);
+    });
+  }
+}

@@ -1,0 +1,237 @@
+// PostgreSQL through node-postgres. One dedicated writer connection per leaf (capabilities
+// .singleWriter: the store's group commit puts concurrent writes in one transaction, each in a
+// savepoint, with one commit) and a pool of readers, each read a REPEATABLE READ snapshot.
+// A writer transaction starts by locking the leaf's schema_version row FOR UPDATE, so writers
+// of several etcd-tree nodes on the same leaf take turns; READ COMMITTED is enough under it.
+// A dead connection is replaced by the next transaction; idle connections' errors are caught.
+import pg from 'pg';
+import type { Dialect, ReadTx, WriteTx } from '../../dialect.ts';
+import { SerialLock } from '../../serial-lock.ts';
+import type { SqlText } from '../../sql-text.ts';
+import { isConnectionLost, isPostgresUnavailable, PostgresClosedError } from './postgres-errors.ts';
+import { postgresSchema, postgresStatements, postgresTables, postgresWriteLock } from './postgres-schema.ts';
+import { PostgresSession } from './postgres-session.ts';
+import { PostgresWriteTx } from './postgres-write-tx.ts';
+
+export interface PostgresOptions {
+  /** postgres://user:password@host:port/database[?application_name=...]: the database is the URL's. */
+  url: string;
+  /** Reader connections at most (default 10); the writer is one more. */
+  poolMax?: number;
+  /** Server-side statement timeout, also bounding the wait for the write lock (default 10 000; 0: none). */
+  statementTimeoutMs?: number;
+  /** Connecting, and waiting for a free reader, gives up after this long (default 5 000). */
+  connectTimeoutMs?: number;
+}
+
+const INT8 = 20;
+const NUMERIC = 1700;
+/** bigint and numeric (count(*), max()) as JS numbers: revisions and counts stay below 2^53. */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8 || oid === NUMERIC ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+const BEGIN_READ = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY';
+const BEGIN_WRITE = 'BEGIN ISOLATION LEVEL READ COMMITTED';
+/** Table-name prefixes go into SQL text: letters, digits and underscores only. */
+const PREFIX = /^[A-Za-z0-9_]*$/;
+
+interface Writer {
+  client: pg.Client;
+  session: PostgresSession;
+  /** False once the connection errored or ended: the next transaction connects again. */
+  alive: boolean;
+}
+
+export class PostgresDialect implements Dialect {
+  readonly kind = 'postgres' as const;
+  readonly capabilities = { singleWriter: true, schemaOnOpen: true };
+  private pool: pg.Pool | null = null;
+  /** The writer connection; replaced when it dies. Guarded by writeLock. */
+  private writer: Writer | null = null;
+  private readonly writeLock = new SerialLock();
+  private prefix = '';
+  private closed = false;
+
+  constructor(private readonly options: PostgresOptions) {}
+
+  schemaStatements(prefix: string): string[] {
+    return postgresSchema(prefix);
+  }
+
+  statements(prefix: string): SqlText {
+    return postgresStatements(prefix);
+  }
+
+  isUnavailable(err: unknown): boolean {
+    return isPostgresUnavailable(err);
+  }
+
+  private clientConfig(role: string): pg.ClientConfig {
+    const timeout = this.options.statementTimeoutMs ?? 10_000;
+    return {
+      connectionString: this.options.url,
+      connectionTimeoutMillis: this.options.connectTimeoutMs ?? 5_000,
+      keepAlive: true,
+      fallback_application_name: `etcd-tree ${role}`,
+      types,
+      ...(timeout > 0 && {
+        statement_timeout: timeout,
+        // No answer at all (a dead network): give up a little after the server would have.
+        query_timeout: timeout + 5_000,
+        // A stalled node must not hold the leaf's write lock forever.
+        idle_in_transaction_session_timeout: Math.max(timeout * 6, 60_000),
+      }),
+    };
+  }
+
+  /** Connects lazily: open() fails only if the schema cannot be created. */
+  async open(prefix = ''): Promise<void> {
+    if (!PREFIX.test(prefix)) throw new Error(`table prefix ${JSON.stringify(prefix)} may hold only letters, digits and underscores`);
+    this.prefix = prefix;
+    this.closed = false;
+    const pool = new pg.Pool({ ...this.clientConfig('reader'), max: this.options.poolMax ?? 10, idleTimeoutMillis: 30_000 });
+    // An idle client's error (server restart, network) is reported here: the pool drops the
+    // client. Checked-out clients get a listener of their own (pg-pool removes its own then).
+    pool.on('error', () => undefined);
+    pool.on('connect', (client) => client.on('error', () => undefined));
+    this.pool = pool;
+    await this.writeLock.run(async () => {
+      const { client } = await this.connectWriter();
+      // Nodes opening the same leaf at once would race on the catalog: one at a time.
+      await client.query(`BEGIN; SELECT pg_advisory_xact_lock(hashtext('etcd-tree:' || current_schema() || ':${prefix}'))`);
+      try {
+        for (const stmt of postgresSchema(prefix)) await client.query(stmt);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.writeLock.run(async () => {
+      const w = this.writer;
+      this.writer = null;
+      if (w) await w.client.end().catch(() => undefined);
+    });
+    const pool = this.pool;
+    this.pool = null;
+    await pool?.end().catch(() => undefined);
+  }
+
+  private async connectWriter(): Promise<Writer> {
+    if (this.closed) throw new PostgresClosedError();
+    if (this.writer?.alive) return this.writer;
+    this.dropWriter();
+    const client = new pg.Client(this.clientConfig('writer'));
+    const writer: Writer = { client, session: new PostgresSession(client, false), alive: true };
+    const dead = () => {
+      writer.alive = false;
+    };
+    client.on('error', dead);
+    client.on('end', dead);
+    try {
+      await client.connect();
+    } catch (err) {
+      dead();
+      client.end().catch(() => undefined);
+      throw err;
+    }
+    this.writer = writer;
+    return writer;
+  }
+
+  private dropWriter(): void {
+    const w = this.writer;
+    this.writer = null;
+    if (w) {
+      w.alive = false;
+      w.client.end().catch(() => undefined);
+    }
+  }
+
+  readTx<T>(fn: (tx: ReadTx) => Promise<T>): Promise<T> {
+    return this.read(fn, true);
+  }
+
+  private async read<T>(fn: (tx: ReadTx) => Promise<T>, mayRetry: boolean): Promise<T> {
+    if (!this.pool) throw new PostgresClosedError();
+    const client = await this.pool.connect();
+    const session = new PostgresSession(client, true);
+    session.defer(BEGIN_READ);
+    let result: T;
+    try {
+      result = await fn(session);
+    } catch (err) {
+      if (isConnectionLost(err)) {
+        client.release(true);
+        // A pooled connection that died while idle fails on its first round trip: the read
+        // had not begun, so it runs again on another connection.
+        if (process.env.DEBUG_RETRY) console.log("read failed", mayRetry, session.answered, String(err));
+        if (mayRetry && session.answered === 0) return this.read(fn, false);
+      } else {
+        // Whatever was sent (a BEGIN may have gone out with a failed statement) is undone
+        // before the connection is reused.
+        client.query('ROLLBACK').then(() => client.release(), (e: Error) => client.release(e));
+      }
+      throw err;
+    }
+    // The caller has its answer; the connection goes back to the pool once COMMIT is done.
+    if (session.answered > 0) client.query('COMMIT').then(() => client.release(), (e: Error) => client.release(e));
+    else client.release();
+    return result;
+  }
+
+  writeTx<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
+    return this.writeLock.run(async () => {
+      const writer = await this.begin();
+      const tx = new PostgresWriteTx(writer.session);
+      try {
+        const result = await fn(tx);
+        await tx.commit();
+        return result;
+      } catch (err) {
+        if (writer.alive && !isConnectionLost(err)) {
+          // The commit outcome is unknown if ROLLBACK cannot even be sent: start afresh.
+          await writer.client.query('ROLLBACK').catch(() => this.dropWriter());
+        } else {
+          this.dropWriter();
+        }
+        throw err;
+      }
+    });
+  }
+
+  /** BEGIN and the leaf's write lock in one round trip; a stale connection is replaced once. */
+  private async begin(): Promise<Writer> {
+    for (let attempt = 0; ; attempt++) {
+      const reused = this.writer?.alive === true;
+      const writer = await this.connectWriter();
+      try {
+        await writer.client.query(`${BEGIN_WRITE}; ${postgresWriteLock(this.prefix)}`);
+        return writer;
+      } catch (err) {
+        if (isConnectionLost(err)) this.dropWriter();
+        else await writer.client.query('ROLLBACK').catch(() => this.dropWriter());
+        if (process.env.DEBUG_RETRY) console.log("begin failed", attempt, reused, String(err));
+        if (!(attempt === 0 && reused && isConnectionLost(err))) throw err;
+      }
+    }
+  }
+
+  async sizeBytes(): Promise<number> {
+    return this.readTx(async (tx) => {
+      const tables = postgresTables(this.prefix);
+      const row = await tx.get<{ n: number }>(
+        `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) AS n FROM pg_class c
+         WHERE c.oid IN (${tables.map(() => 'to_regclass(?)').join(', ')})`,
+        tables,
+      );
+      return Number(row?.n ?? 0);
+    });
+  }
+}

@@ -1,0 +1,77 @@
+// The writer's transaction as the store sees it: statements plus savepoints, one per grouped
+// write (group-commit.ts). SAVEPOINT, RELEASE and ROLLBACK TO are deferred and go out together
+// with the next round trip, so a grouped write costs one extra round trip, not three.
+import type { SqlParam, WriteTx } from '../../dialect.ts';
+import type { PostgresSession } from './postgres-session.ts';
+
+export class PostgresWriteTx implements WriteTx {
+  /**
+   * Set when a control statement failed: savepoints can no longer isolate the grouped writes
+   * (or the lock was not taken), so every later statement and the commit fail with it.
+   */
+  private failed: { error: unknown } | null = null;
+  private depth = 0;
+  /** open[d]: savepoint sp<d> exists and was not released. Guarded by the writer lock. */
+  private readonly open: boolean[] = [];
+
+  constructor(private readonly session: PostgresSession) {}
+
+  get failure(): { error: unknown } | null {
+    return this.failed;
+  }
+
+  private async ready(): Promise<void> {
+    if (this.failed) throw this.failed.error;
+    if (!this.session.hasPending) return;
+    try {
+      await this.session.flush();
+    } catch (error) {
+      this.failed = { error };
+      throw error;
+    }
+  }
+
+  async all<T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T[]> {
+    await this.ready();
+    return this.session.all<T>(sql, params);
+  }
+
+  async get<T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T | undefined> {
+    await this.ready();
+    return this.session.get<T>(sql, params);
+  }
+
+  async run(sql: string, params?: SqlParam[]): Promise<{ changes: number }> {
+    await this.ready();
+    return this.session.run(sql, params);
+  }
+
+  async savepoint<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.failed) throw this.failed.error;
+    const d = this.depth++;
+    const name = `sp${d}`;
+    // Releasing the previous sp<d> (and what nested in it) before re-using the name keeps
+    // PostgreSQL from nesting every grouped write inside the previous one.
+    if (this.open[d]) this.session.defer(`RELEASE SAVEPOINT ${name}`);
+    this.session.defer(`SAVEPOINT ${name}`);
+    this.open.length = d;
+    this.open[d] = true;
+    try {
+      return await fn();
+    } catch (err) {
+      if (!this.failed) this.session.defer(`ROLLBACK TO SAVEPOINT ${name}`);
+      this.open.length = d + 1;
+      throw err;
+    } finally {
+      this.depth--;
+    }
+  }
+
+  async commit(): Promise<void> {
+    if (this.failed) throw this.failed.error;
+    this.session.defer('COMMIT');
+    const result = await this.session.flush();
+    // PostgreSQL answers COMMIT of a failed transaction with ROLLBACK, not with an error.
+    if (result?.command === 'ROLLBACK') throw new Error('PostgreSQL rolled the transaction back at commit: a statement in it had failed');
+  }
+}

@@ -23,14 +23,22 @@ export function unaryHandler<Req extends object, Res>(
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const started = startRpc(fullMethod);
-    traceUnary(fullMethod, call.metadata, () => handle(call.request, call)).then(
+    // Errors become gRPC statuses inside the span, so the span records the real code and the
+    // log line of an unexpected error carries the trace id.
+    traceUnary(fullMethod, call.metadata, async () => {
+      try {
+        return await handle(call.request, call);
+      } catch (err) {
+        const status = toGrpcError(err);
+        if (status.unexpected) log.error({ err, method: fullMethod }, 'request failed unexpectedly');
+        throw status;
+      }
+    }).then(
       (res) => {
         observeRpc(fullMethod, started, 0);
         callback(null, res);
       },
-      (err: unknown) => {
-        const status = toGrpcError(err);
-        if (status.unexpected) log.error({ err, method: fullMethod }, 'request failed unexpectedly');
+      (status: ReturnType<typeof toGrpcError>) => {
         observeRpc(fullMethod, started, status.code);
         callback(status);
       },

@@ -109,7 +109,9 @@ class WatchStream implements WatcherSink {
     const key = cr.key.length === 0 ? Buffer.from([0]) : cr.key;
     const interval = intervalOf(key, cr.range_end);
     const feed = await this.router.feedFor(key, cr.range_end);
-    const rev = feed.position;
+    // Like etcd's "current revision": everything up to it is resolved in these leaves (the
+    // feed may not have read it yet; the watcher then skips what is below its start).
+    const rev = await this.router.watermarkFor(key, cr.range_end);
     const fail = (reason: string) =>
       this.enqueue({ header: this.header(rev), watch_id: STREAM_WATCH_ID, created: true, canceled: true, cancel_reason: reason }, null);
     if (interval.end !== null && interval.end.length > 0 && Buffer.compare(key, interval.end) >= 0) return fail(WatchCancelReasons.emptyRange);

@@ -83,13 +83,13 @@ export class Lessor {
   /** null when the lease does not exist. */
   async timeToLive(id: number, withKeys: boolean): Promise<{ ttl: number; grantedTtl: number; keys: Buffer[] } | null> {
     const lease = this.leases.get(id);
-    if (!lease) return null;
+    if (!lease || lease.revoking) return null; // expired or revoked: gone, as etcd answers
     const remaining = Math.max(0, Math.trunc((lease.expiresAt - this.now()) / 1000));
     return { ttl: remaining, grantedTtl: lease.ttl, keys: withKeys ? await this.keys.keysOfLease(id) : [] };
   }
 
   list(): number[] {
-    return [...this.leases.keys()];
+    return [...this.leases.values()].filter((l) => !l.revoking).map((l) => l.id);
   }
 
   private revokeLease(lease: Lease): Promise<void> {

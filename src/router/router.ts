@@ -140,6 +140,11 @@ export class Router {
     return merged;
   }
 
+  /** W of the interval's leaves: every revision up to it is resolved there. */
+  async watermarkFor(key: Buffer, rangeEnd: Buffer): Promise<number> {
+    return this.deps.allocator.watermark(this.routes.leavesFor(intervalOf(key, rangeEnd)).map((l) => l.name));
+  }
+
   async currentRevision(): Promise<number> {
     return this.deps.allocator.current();
   }

@@ -7,6 +7,7 @@
 //                              answers), e.g. when writing a scenario
 import { startEtcdTree } from '../support/etcd-tree-process.ts';
 import { startRealEtcd } from '../support/real-etcd.ts';
+import { startSqlNode } from '../support/sql-backends.ts';
 
 export interface RunningServer {
   endpoint: string;
@@ -25,7 +26,39 @@ const startReference = () => startRealEtcd({ progressNotifyInterval: '1s' });
 
 export const reference: Target = { name: 'etcd', start: startReference };
 
-/** Every etcd-tree backend the suite knows. Add postgres, mysql, ... here with their topology. */
+const catchAll = (to: string) => `routes:\n  - prefix: ""\n    to: ${to}\n`;
+
+/**
+ * The mixed topology: three leaves (SQLite, PostgreSQL, MariaDB). Range and watch scenarios
+ * are sharded over the leaves by the first key segment after the scenario's prefix, so their
+ * ranges scatter and their watches merge; scenarios whose multi-key txns, prefix deletes or
+ * lease revocations must be one revision (as in etcd) stay within one leaf each.
+ */
+const MIXED = {
+  '00-default.yaml': `backends:\n  local:\n    kind: sqlite\n    path: default.db\n{{pg:pg}}\n{{mysql:my}}\n${catchAll('local')}`,
+  '10-routes.yaml': [
+    'routes:',
+    '  - { prefix: /conformance/kv-range/, shards: [local, pg, my], shardSegment: 1 }',
+    '  - { prefix: /conformance/watch/, shards: [local, pg, my], shardSegment: 1 }',
+    '  - { prefix: /conformance/txn/, to: my }',
+    '  - { prefix: /conformance/kube-patterns/, to: pg }',
+    '  - { prefix: /conformance/lease/, to: pg }',
+    '  - { prefix: /conformance/kv-write/, to: my }',
+    '',
+  ].join('\n'),
+};
+
+function sqlTarget(name: string, topology: Record<string, string>): Target {
+  return {
+    name,
+    async start() {
+      const node = await startSqlNode(topology);
+      return { endpoint: node.endpoint, stop: () => node.destroyAll(), output: () => node.output() };
+    },
+  };
+}
+
+/** Every etcd-tree backend the suite knows. */
 export const etcdTreeTargets: Target[] = [
   {
     name: 'sqlite',
@@ -34,6 +67,9 @@ export const etcdTreeTargets: Target[] = [
       return { endpoint: node.endpoint, stop: () => node.destroy(), output: () => node.output() };
     },
   },
+  sqlTarget('postgres', { '00.yaml': `backends:\n{{pg:pg}}\n${catchAll('pg')}` }),
+  sqlTarget('mysql', { '00.yaml': `backends:\n{{mysql:my}}\n${catchAll('my')}` }),
+  sqlTarget('mixed', MIXED),
 ];
 
 const selfCheckTarget: Target = { name: 'etcd-self-check', start: startReference };

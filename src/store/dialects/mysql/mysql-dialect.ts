@@ -191,7 +191,6 @@ export class MysqlDialect implements Dialect {
         conn.destroy();
         // A pooled connection that died while idle fails on its first round trip: the read
         // had not begun, so it runs again on another connection.
-        if (process.env.DEBUG_RETRY) console.log("read failed", mayRetry, session.answered, String(err));
         if (mayRetry && session.answered === 0) return this.read(fn, false);
       } else {
         this.finish(session, conn, 'ROLLBACK');
@@ -241,7 +240,6 @@ export class MysqlDialect implements Dialect {
       } catch (err) {
         if (isConnectionLost(err)) this.dropWriter();
         else await writer.session.text(['ROLLBACK']).catch(() => this.dropWriter());
-        if (process.env.DEBUG_RETRY) console.log("begin failed", attempt, reused, String(err));
         if (!(attempt === 0 && reused && isConnectionLost(err))) throw err;
       }
     }

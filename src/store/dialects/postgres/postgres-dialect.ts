@@ -171,7 +171,6 @@ export class PostgresDialect implements Dialect {
         client.release(true);
         // A pooled connection that died while idle fails on its first round trip: the read
         // had not begun, so it runs again on another connection.
-        if (process.env.DEBUG_RETRY) console.log("read failed", mayRetry, session.answered, String(err));
         if (mayRetry && session.answered === 0) return this.read(fn, false);
       } else {
         // Whatever was sent (a BEGIN may have gone out with a failed statement) is undone
@@ -217,7 +216,6 @@ export class PostgresDialect implements Dialect {
       } catch (err) {
         if (isConnectionLost(err)) this.dropWriter();
         else await writer.client.query('ROLLBACK').catch(() => this.dropWriter());
-        if (process.env.DEBUG_RETRY) console.log("begin failed", attempt, reused, String(err));
         if (!(attempt === 0 && reused && isConnectionLost(err))) throw err;
       }
     }

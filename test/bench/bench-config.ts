@@ -1,0 +1,59 @@
+// Benchmark settings, from the environment:
+//   BENCH_SECONDS=4          measured seconds per run (one workload on one target, one round)
+//   BENCH_WARMUP_SECONDS=1   unmeasured load before each run (JIT, caches, connections)
+//   BENCH_ROUNDS=2           runs per workload and target, alternating targets (A B A B)
+//   BENCH_WORKLOADS=put-seq,get-32   only these workloads (default: all)
+//   BENCH_TARGETS=etcd,etcd-tree     these targets, the first is the baseline (default: both)
+//   BENCH_SELF_CHECK=1       real etcd against a second real etcd (validates the harness)
+//   BENCH_CONNECTIONS=4      gRPC connections the KV load is spread over
+//   BENCH_OUTPUT=bench-results/latest.json
+import { SELF_CHECK_TARGETS, TARGETS, type BenchTarget } from './targets.ts';
+import type { Workload } from './workload.ts';
+import { WORKLOADS } from './workloads/index.ts';
+
+export interface BenchConfig {
+  measureMs: number;
+  warmupMs: number;
+  rounds: number;
+  connections: number;
+  workloads: Workload[];
+  targets: BenchTarget[];
+  selfCheck: boolean;
+  outputPath: string;
+}
+
+function numberSetting(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min) throw new Error(`${name}=${raw}: expected a number >= ${min}`);
+  return value;
+}
+
+function pick<T extends { name: string }>(setting: string, all: readonly T[], fallback: readonly T[]): T[] {
+  const raw = process.env[setting];
+  if (!raw) return [...fallback];
+  return raw.split(',').map((s) => s.trim()).filter(Boolean).map((name) => {
+    const found = all.find((item) => item.name === name);
+    if (!found) throw new Error(`${setting}: unknown '${name}' (known: ${all.map((i) => i.name).join(', ')})`);
+    return found;
+  });
+}
+
+export function loadBenchConfig(): BenchConfig {
+  const selfCheck = process.env.BENCH_SELF_CHECK === '1' || process.env.BENCH_SELF_CHECK === 'true';
+  const targets = selfCheck ? [...SELF_CHECK_TARGETS] : pick('BENCH_TARGETS', TARGETS, TARGETS);
+  if (targets.length === 0) throw new Error('no targets selected');
+  const workloads = pick('BENCH_WORKLOADS', WORKLOADS, WORKLOADS);
+  if (workloads.length === 0) throw new Error('no workloads selected');
+  return {
+    measureMs: numberSetting('BENCH_SECONDS', 4, 0.1) * 1000,
+    warmupMs: numberSetting('BENCH_WARMUP_SECONDS', 1, 0) * 1000,
+    rounds: Math.round(numberSetting('BENCH_ROUNDS', 2, 1)),
+    connections: Math.round(numberSetting('BENCH_CONNECTIONS', 4, 1)),
+    workloads,
+    targets,
+    selfCheck,
+    outputPath: process.env.BENCH_OUTPUT || 'bench-results/latest.json',
+  };
+}

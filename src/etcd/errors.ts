@@ -26,7 +26,7 @@ export const Errors = {
   leaseTTLTooLarge: def(Code.OUT_OF_RANGE, 'etcdserver: too large lease TTL'),
   /** Not an etcd error: a transaction whose keys live on more than one leaf (DESIGN.md 2). */
   crossLeafTxn: (leaves: string[]) =>
-    new EtcdError(Code.FAILED_PRECONDITION, `etcd-tree: transaction spans several leaves (${leaves.join(', ')}); a transaction must stay within one leaf`),
+    new EtcdError(Code.FAILED_PRECONDITION, `etcd-tree: transaction spans several leaves (${[...leaves].sort().join(', ')}); a transaction must stay within one leaf`),
   unavailable: (what: string) => new EtcdError(Code.UNAVAILABLE, `etcd-tree: ${what}`),
   unimplemented: (what: string) => new EtcdError(Code.UNIMPLEMENTED, `etcd-tree: ${what} is not implemented`),
   /** etcd's status for streams of a stopping server: clients reconnect elsewhere on it. */

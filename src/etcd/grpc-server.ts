@@ -2,7 +2,7 @@
 // --max-request-bytes check needs, TLS or plaintext, and tracking of open streams so a
 // shutdown can end them cleanly.
 import * as grpc from '@grpc/grpc-js';
-import { serviceDefinition, type ServiceName } from './proto/load.ts';
+import { encoderFor, serviceDefinition, type ServiceName } from './proto/load.ts';
 import { recordRequestSize } from './rpc-handler.ts';
 
 /** etcd lets gRPC accept this much above --max-request-bytes, then answers its own error. */
@@ -15,14 +15,19 @@ export interface TlsFiles {
   clientCertAuth: boolean;
 }
 
-/** The service definition with a deserializer that remembers each request's encoded size. */
+/**
+ * The service definition with a deserializer that remembers each request's encoded size and a
+ * serializer that encodes our plain response objects directly.
+ */
 function measured(name: ServiceName): grpc.ServiceDefinition {
   const def = serviceDefinition(name);
   const out: Record<string, grpc.MethodDefinition<object, object>> = {};
   for (const [method, m] of Object.entries(def)) {
     const deserialize = m.requestDeserialize;
+    const responseType = (m as unknown as { responseType: { type: { name: string } } }).responseType.type.name;
     out[method] = {
       ...m,
+      responseSerialize: encoderFor(`etcdserverpb.${responseType}`),
       requestDeserialize: (buf: Buffer) => {
         const msg = deserialize(buf);
         if (msg && typeof msg === 'object') recordRequestSize(msg as object, buf.length);
@@ -51,6 +56,8 @@ export function createGrpcServer(maxRequestBytes: number, services: Record<Servi
     'grpc.max_receive_message_length': maxRequestBytes + GRPC_OVERHEAD_BYTES,
     'grpc.max_send_message_length': 2 ** 31 - 1,
     'grpc.keepalive_permit_without_calls': 1,
+    // channelz bookkeeping costs CPU on every call; nothing here reads it.
+    'grpc.enable_channelz': 0,
     'grpc.http2.min_ping_interval_without_data_ms': 5000,
   });
   for (const [name, impl] of Object.entries(services) as Array<[ServiceName, grpc.UntypedServiceImplementation]>) {

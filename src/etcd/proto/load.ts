@@ -4,6 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { join } from 'node:path';
+import protobuf from 'protobufjs';
 
 export const protoLoaderOptions: protoLoader.Options = {
   keepCase: true,
@@ -34,4 +35,21 @@ export function serviceDefinition(name: ServiceName): grpc.ServiceDefinition {
 
 export function clientConstructor(name: ServiceName): grpc.ServiceClientConstructor {
   return etcdServerPb()[name] as grpc.ServiceClientConstructor;
+}
+
+let root: protobuf.Root | undefined;
+
+/**
+ * An encoder that writes a plain response object straight to protobuf. proto-loader's default
+ * serializer first copies the object through fromObject(); our responses already have the
+ * exact field types (numbers, Buffers, nested plain objects), so that copy is pure overhead.
+ */
+export function encoderFor(typeName: string): (message: object) => Buffer {
+  // keepCase: our objects use the proto field names (create_revision), as the decoder does.
+  root ??= new protobuf.Root().loadSync(join(import.meta.dirname, 'rpc.proto'), { keepCase: true });
+  const type = root.lookupType(typeName);
+  return (message) => {
+    const bytes = type.encode(message).finish();
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
 }

@@ -1,7 +1,9 @@
 // One PostgreSQL connection running the store's statements. Every statement text becomes a
 // named prepared statement (parsed once per connection, `?` turned into $1..$n once per text).
-// Transaction-control statements (BEGIN, SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT) are deferred
-// and sent together, in one round trip, before the next statement.
+// Round trips are what a statement costs (a socket write and read on each side), so transaction
+// control (BEGIN, SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT) is deferred and pipelined in front
+// of the next statement: one simple query and the statement go out in a single write (the
+// client runs in pipeline mode; the socket is corked around the two).
 import type pg from 'pg';
 import type { SqlParam, SqlRunner } from '../../dialect.ts';
 import { translatePostgresError } from './postgres-errors.ts';
@@ -49,13 +51,11 @@ export class PostgresSession implements SqlRunner {
   private pending: string[] = [];
   /** Round trips answered on this session (none yet: a failure may be a stale pooled connection). */
   answered = 0;
+  /** Called when deferred control statements fail (the writer's transaction is then lost). */
+  onControlFailure: ((err: unknown) => void) | null = null;
 
-  /**
-   * @param combine a parameterless statement may travel with the pending control statements in
-   *   one simple query (readers: BEGIN and the head revision in one round trip). Writers keep
-   *   control statements apart, so that their failure is told apart from a statement's.
-   */
-  constructor(readonly client: pg.ClientBase, private readonly combine: boolean) {}
+  /** `client` must run in pipeline mode. */
+  constructor(readonly client: pg.Client) {}
 
   defer(sql: string): void {
     this.pending.push(sql);
@@ -65,32 +65,63 @@ export class PostgresSession implements SqlRunner {
     return this.pending.length > 0;
   }
 
-  /** Sends the pending control statements; returns the last one's result. */
-  async flush(): Promise<pg.QueryResult | undefined> {
-    if (this.pending.length === 0) return undefined;
-    const text = this.pending.join('; ');
+  /** Forgets unsent control statements (the transaction they belonged to is over). */
+  reset(): void {
     this.pending = [];
-    const result = last(await this.client.query(text));
-    this.answered++;
-    return result;
+    this.onControlFailure = null;
   }
 
-  private async query(sql: string, params: SqlParam[]): Promise<pg.QueryResult> {
+  private takePending(): string {
+    const text = this.pending.join('; ');
+    this.pending = [];
+    return text;
+  }
+
+  /** Sends the pending control statements alone; the last one's result. */
+  async flush(): Promise<pg.QueryResult | undefined> {
+    if (this.pending.length === 0) return undefined;
     try {
-      if (this.pending.length > 0) {
-        if (this.combine && params.length === 0) {
-          this.pending.push(sql);
-          return (await this.flush())!;
-        }
-        await this.flush();
-      }
-      const p = preparedOf(sql);
-      const result = await this.client.query({ name: p.name, text: p.text, values: params });
+      const result = last(await this.client.query(this.takePending()));
       this.answered++;
       return result;
     } catch (err) {
-      throw translatePostgresError(err);
+      this.onControlFailure?.(err);
+      throw err;
     }
+  }
+
+  private async query(sql: string, params: SqlParam[]): Promise<pg.QueryResult> {
+    const p = preparedOf(sql);
+    const statement = { name: p.name, text: p.text, values: params };
+    if (this.pending.length === 0) {
+      try {
+        const result = await this.client.query(statement);
+        this.answered++;
+        return result;
+      } catch (err) {
+        throw translatePostgresError(err);
+      }
+    }
+    const stream = this.client.connection.stream;
+    stream.cork();
+    let control: Promise<unknown>;
+    let answer: Promise<pg.QueryResult>;
+    try {
+      control = this.client.query(this.takePending());
+      answer = this.client.query(statement);
+    } finally {
+      stream.uncork();
+    }
+    const [c, a] = await Promise.allSettled([control, answer]);
+    if (c.status === 'rejected') {
+      // The statement ran in a failed transaction (or none): its outcome does not count.
+      this.onControlFailure?.(c.reason);
+      throw c.reason;
+    }
+    this.answered++;
+    if (a.status === 'rejected') throw translatePostgresError(a.reason);
+    this.answered++;
+    return a.value;
   }
 
   async all<T = Record<string, unknown>>(sql: string, params: SqlParam[] = []): Promise<T[]> {

@@ -28,6 +28,11 @@ class Connection {
     return st;
   }
 
+  /** Runs a statement without parameters (BEGIN, COMMIT, SAVEPOINT ...): prepared once, unlike exec(). */
+  exec(sql: string): void {
+    this.prepare(sql).run();
+  }
+
   runner(): ReadTx {
     return {
       all: async <T>(sql: string, params: SqlParam[] = []) => this.prepare(sql).all(...params) as T[],
@@ -45,6 +50,8 @@ export class SqliteDialect implements Dialect {
   private readonly readLock = new SerialLock();
   private readonly writeLock = new SerialLock();
   private savepointDepth = 0;
+  private readRunner!: ReadTx;
+  private writeRunner!: WriteTx;
 
   constructor(private readonly options: SqliteOptions) {}
 
@@ -74,9 +81,11 @@ export class SqliteDialect implements Dialect {
     w.pragma(`synchronous = ${this.options.synchronous ?? 'FULL'}`);
     w.pragma('busy_timeout = 5000');
     this.writer = new Connection(w);
+    this.writeRunner = { ...this.writer.runner(), savepoint: (f) => this.savepoint(f) };
     const r = new Database(this.options.path);
     r.pragma('busy_timeout = 5000');
     this.reader = new Connection(r);
+    this.readRunner = this.reader.runner();
   }
 
   async close(): Promise<void> {
@@ -86,26 +95,26 @@ export class SqliteDialect implements Dialect {
 
   readTx<T>(fn: (tx: ReadTx) => Promise<T>): Promise<T> {
     return this.readLock.run(async () => {
-      const db = this.reader.db;
-      db.exec('BEGIN');
+      const reader = this.reader;
+      reader.exec('BEGIN');
       try {
-        return await fn(this.reader.runner());
+        return await fn(this.readRunner);
       } finally {
-        db.exec('COMMIT');
+        reader.exec('COMMIT');
       }
     });
   }
 
   writeTx<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
     return this.writeLock.run(async () => {
-      const db = this.writer.db;
-      db.exec('BEGIN IMMEDIATE');
+      const writer = this.writer;
+      writer.exec('BEGIN IMMEDIATE');
       try {
-        const result = await fn({ ...this.writer.runner(), savepoint: (f) => this.savepoint(f) });
-        db.exec('COMMIT');
+        const result = await fn(this.writeRunner);
+        writer.exec('COMMIT');
         return result;
       } catch (err) {
-        if (db.inTransaction) db.exec('ROLLBACK');
+        if (writer.db.inTransaction) writer.exec('ROLLBACK');
         throw err;
       }
     });
@@ -113,15 +122,15 @@ export class SqliteDialect implements Dialect {
 
   private async savepoint<T>(fn: () => Promise<T>): Promise<T> {
     const name = `sp${this.savepointDepth++}`;
-    const db = this.writer.db;
-    db.exec(`SAVEPOINT ${name}`);
+    const writer = this.writer;
+    writer.exec(`SAVEPOINT ${name}`);
     try {
       const result = await fn();
-      db.exec(`RELEASE ${name}`);
+      writer.exec(`RELEASE ${name}`);
       return result;
     } catch (err) {
-      db.exec(`ROLLBACK TO ${name}`);
-      db.exec(`RELEASE ${name}`);
+      writer.exec(`ROLLBACK TO ${name}`);
+      writer.exec(`RELEASE ${name}`);
       throw err;
     } finally {
       this.savepointDepth--;

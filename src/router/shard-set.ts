@@ -1,19 +1,35 @@
 // A shard set: several leaves behind one prefix; a key goes to one of them by consistent
 // hashing of one key segment after the prefix (e.g. the namespace of /registry/pods/<ns>/<name>).
 import ConsistentHash from 'consistent-hash';
+import { createHash } from 'node:crypto';
 import type { LeafStore } from '../store/leaf-store.ts';
 
 const SLASH = 0x2f;
+const RING_RANGE = 100_003;
+/** Control points per leaf: more points, smoother shares. */
+const POINTS_PER_LEAF = 100;
+
+/** Control points derived from the leaf's name: every node of a tree builds the same ring. */
+function controlPoints(name: string): number[] {
+  return Array.from({ length: POINTS_PER_LEAF }, (_, i) => createHash('sha256').update(`${name}#${i}`).digest().readUInt32BE(0) % RING_RANGE);
+}
+
+/**
+ * The ring's own string hash clusters short, similar names (ns1, ns2, ...); a digest of the
+ * segment spreads them evenly.
+ */
+function ringKey(segment: Buffer): string {
+  return createHash('sha1').update(segment).digest('hex');
+}
 
 export class ShardSet {
   private readonly ring: ConsistentHash;
   private readonly byName: Map<string, LeafStore>;
 
   constructor(readonly prefix: Buffer, readonly leaves: LeafStore[], readonly segment: number) {
-    // Uniform control points: every node of a tree computes the same ring from the same list.
-    this.ring = new ConsistentHash({ distribution: 'uniform' });
+    this.ring = new ConsistentHash({ range: RING_RANGE, weight: POINTS_PER_LEAF });
     this.byName = new Map(leaves.map((l) => [l.name, l]));
-    for (const l of leaves) this.ring.add(l.name);
+    for (const l of leaves) this.ring.add(l.name, POINTS_PER_LEAF, controlPoints(l.name));
   }
 
   /** The hashed segment of a key under the prefix, or null when the key has no such segment. */
@@ -30,7 +46,7 @@ export class ShardSet {
 
   leafFor(key: Buffer): LeafStore {
     const seg = this.segmentOf(key);
-    return this.byName.get(this.ring.get(seg ? seg.toString('latin1') : '') as string)!;
+    return this.byName.get(this.ring.get(ringKey(seg ?? Buffer.alloc(0))) as string)!;
   }
 
   /**

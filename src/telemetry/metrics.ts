@@ -96,21 +96,26 @@ export interface LeafSample {
 }
 
 let leafSampler: (() => Promise<LeafSample[]>) | null = null;
-let lastSample: { at: number; samples: Promise<LeafSample[]> } | null = null;
+/** The sample being taken for the scrape in progress, shared by the four gauges. */
+let inFlight: Promise<LeafSample[]> | null = null;
 
 /** The node registers where the per-leaf gauges read their values. */
 export function setLeafSampler(sampler: (() => Promise<LeafSample[]>) | null): void {
   leafSampler = sampler;
-  lastSample = null;
+  inFlight = null;
 }
 
 // The four per-leaf gauges share one sample per scrape.
 async function setLeafGauge(gauge: Gauge<'leaf'>, field: Exclude<keyof LeafSample, 'leaf'>): Promise<void> {
   gauge.reset();
   if (!leafSampler) return;
-  const now = Date.now();
-  if (!lastSample || now - lastSample.at > 200) lastSample = { at: now, samples: leafSampler() };
-  for (const s of await lastSample.samples.catch(() => [])) gauge.set({ leaf: s.leaf }, s[field]);
+  if (!inFlight) {
+    const taken = leafSampler();
+    inFlight = taken;
+    // Every gauge of this scrape has asked by the time the sample is in; the next scrape samples anew.
+    void taken.catch(() => undefined).finally(() => setImmediate(() => (inFlight = inFlight === taken ? null : inFlight)));
+  }
+  for (const s of await inFlight.catch(() => [])) gauge.set({ leaf: s.leaf }, s[field]);
 }
 
 // Per-method state, so the per-RPC path does no label assembly or hashing.

@@ -19,7 +19,7 @@ export function watchTopology(dir: string, dataDir: string, apply: (t: Topology)
       try {
         await apply(loadTopology(dir, dataDir));
       } catch (err) {
-        log.error({ err: { message: (err as Error).message } }, 'topology change refused; the previous topology stays in force');
+        log.error({ reason: (err as Error).message }, 'topology change refused; the previous topology stays in force');
       }
     });
   };

@@ -35,6 +35,7 @@ async function failure(p: Promise<unknown>): Promise<EtcdError> {
 }
 
 for (const backend of DIALECTS) {
+  const leafHasSecondWriter = () => backend.name !== 'sqlite';
   describe(`MvccStore on ${backend.name}`, () => {
     let leaf: TestLeaf;
     let allocator: MemoryAllocator;
@@ -291,6 +292,34 @@ for (const backend of DIALECTS) {
         if (r.status === 'fulfilled') expect(present.get(`f/${String(i).padStart(3, '0')}`), `write ${i}`).toBe(r.value.rev);
       });
       expect(present.get('f/after')).toBe(after.rev);
+    });
+
+    it.skipIf(!leafHasSecondWriter())('writers of two nodes on one leaf take turns (the meta row lock); a lock held too long is UNAVAILABLE', async () => {
+      const other = new MvccStore('leaf', leaf.secondWriter!(1_000), allocator, { tablePrefix: leaf.tablePrefix });
+      await other.open();
+      try {
+        // Both nodes write at once (one allocator stands for the tree's shared one).
+        const outs = await Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 ? store : other).txn(txn(put(`n/${i}`, `v${i}`)), ctx)));
+        expect(new Set(outs.map((o) => o.rev)).size).toBe(60);
+        expect((await other.range(range('n/', 'n0', { count_only: true }), await allocator.current())).count).toBe(60);
+        // While this node's transaction holds the lock, the other waits, then gives up.
+        let release!: () => void;
+        const held = leaf.dialect.writeTx(async (tx) => {
+          await tx.get('SELECT 1 AS one');
+          await new Promise<void>((resolve) => (release = resolve));
+        });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const started = Date.now();
+        const err = await failure(other.txn(txn(put('n/late', 'x')), ctx));
+        expect(err.code).toBe(Code.UNAVAILABLE);
+        expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+        release();
+        await held;
+        // Once free, the other node writes again.
+        expect((await other.txn(txn(put('n/late', 'y')), ctx)).rev).toBeGreaterThan(0);
+      } finally {
+        await other.close();
+      }
     });
   });
 }

@@ -26,6 +26,8 @@ export interface TestLeaf {
   killConnections?(): Promise<number>;
   /** Server connections of this leaf still alive. */
   connectionCount?(): Promise<number>;
+  /** Another dialect on the same leaf (as a second etcd-tree node would open it). */
+  secondWriter?(statementTimeoutMs?: number): Dialect;
   cleanup(): Promise<void>;
 }
 
@@ -83,6 +85,7 @@ const postgres: StoreBackend = {
     return {
       dialect: new PostgresDialect({ url: url.toString(), poolMax: 4 }),
       tablePrefix,
+      secondWriter: (statementTimeoutMs) => new PostgresDialect({ url: url.toString(), poolMax: 2, statementTimeoutMs }),
       killConnections: () =>
         admin(async (c) => (await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [app])).rowCount ?? 0),
       connectionCount: () =>
@@ -126,6 +129,7 @@ const mysqlBackend: StoreBackend = {
     return {
       dialect: new MysqlDialect({ url: url.toString(), poolMax: 4 }),
       tablePrefix: 't_',
+      secondWriter: (statementTimeoutMs) => new MysqlDialect({ url: url.toString(), poolMax: 2, statementTimeoutMs }),
       killConnections: () => admin(kill),
       connectionCount: () => admin(async (c) => (await ids(c)).length),
       cleanup: () =>

@@ -1,6 +1,6 @@
 // The writer's transaction as the store sees it: statements plus savepoints, one per grouped
-// write (group-commit.ts). SAVEPOINT, RELEASE and ROLLBACK TO are deferred and go out together
-// with the next round trip, so a grouped write costs one extra round trip, not three.
+// write (group-commit.ts). SAVEPOINT, RELEASE and ROLLBACK TO are deferred and go out with the
+// next statement (mysql-session.ts), so a grouped write costs no extra round trip.
 import type { SqlParam, WriteTx } from '../../dialect.ts';
 import type { MysqlSession } from './mysql-session.ts';
 
@@ -16,40 +16,33 @@ export class MysqlWriteTx implements WriteTx {
   /** open[d]: savepoint sp<d> exists and was not released. Guarded by the writer lock. */
   private readonly open: boolean[] = [];
 
-  constructor(private readonly session: MysqlSession) {}
-
-  get failure(): { error: unknown } | null {
-    return this.failed;
+  constructor(private readonly session: MysqlSession) {
+    session.onControlFailure = (error) => {
+      this.failed ??= { error };
+    };
   }
 
-  private async ready(): Promise<void> {
+  private check(): void {
     if (this.failed) throw this.failed.error;
-    if (!this.session.hasPending) return;
-    try {
-      await this.session.flush();
-    } catch (error) {
-      this.failed = { error };
-      throw error;
-    }
   }
 
   async all<T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T[]> {
-    await this.ready();
+    this.check();
     return this.session.all<T>(sql, params);
   }
 
   async get<T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T | undefined> {
-    await this.ready();
+    this.check();
     return this.session.get<T>(sql, params);
   }
 
   async run(sql: string, params?: SqlParam[]): Promise<{ changes: number }> {
-    await this.ready();
+    this.check();
     return this.session.run(sql, params);
   }
 
   async savepoint<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.failed) throw this.failed.error;
+    this.check();
     const d = this.depth++;
     const name = `sp${d}`;
     // Releasing the previous sp<d> (and what nested in it) before re-using the name: MySQL
@@ -70,7 +63,7 @@ export class MysqlWriteTx implements WriteTx {
   }
 
   async commit(): Promise<void> {
-    if (this.failed) throw this.failed.error;
+    this.check();
     this.session.defer('COMMIT');
     await this.session.flush();
   }

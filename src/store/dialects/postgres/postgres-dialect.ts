@@ -26,7 +26,11 @@ export interface PostgresOptions {
 
 const INT8 = 20;
 const NUMERIC = 1700;
-/** bigint and numeric (count(*), max()) as JS numbers: revisions and counts stay below 2^53. */
+/**
+ * bigint and numeric (count(*), max()) as JS numbers: revisions and counts stay below 2^53.
+ * (Results stay in text format: node-postgres decodes every field as UTF-8 before a binary
+ * parser sees it, which would corrupt bytea; text bytea is hex, decoded by pg-types.)
+ */
 const types = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
     oid === INT8 || oid === NUMERIC ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
@@ -257,7 +261,7 @@ export class PostgresDialect implements Dialect {
     return this.readTx(async (tx) => {
       const tables = postgresTables(this.prefix);
       const row = await tx.get<{ n: number }>(
-        `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) AS n FROM pg_class c
+        `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint AS n FROM pg_class c
          WHERE c.oid IN (${tables.map(() => 'to_regclass(?)').join(', ')})`,
         tables,
       );

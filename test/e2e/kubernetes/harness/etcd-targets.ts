@@ -6,6 +6,7 @@
 // whatever passes there and fails on etcd-tree is an etcd-tree bug.
 import { startEtcdTree, type StartOptions } from '../../../support/etcd-tree-process.ts';
 import { startRealEtcd } from '../../../support/real-etcd.ts';
+import { killWithWorker } from './server-process.ts';
 
 /** A running etcd (or etcd-tree topology) as kube-apiserver sees it. */
 export interface EtcdUnderTest {
@@ -22,12 +23,13 @@ export interface EtcdTarget {
   start(): Promise<EtcdUnderTest>;
 }
 
-/** One etcd-tree node on the embedded default topology (one SQLite catch-all). */
+/** One etcd-tree node (test/support startEtcdTree) on the embedded default topology (one SQLite catch-all). */
 export function etcdTreeTarget(opts: StartOptions = {}, name = 'etcd-tree'): EtcdTarget {
   return {
     name,
     async start() {
       const node = await startEtcdTree(opts);
+      killWithWorker(node.process);
       return { endpoints: [node.endpoint], output: () => node.output(), stop: () => node.destroy() };
     },
   };
@@ -38,14 +40,23 @@ export function realEtcdTarget(): EtcdTarget {
   return {
     name: 'etcd35',
     async start() {
-      const etcd = await startRealEtcd();
+      const etcd = await startRealEtcd({ progressNotifyInterval: PROGRESS_NOTIFY_INTERVAL });
+      killWithWorker(etcd.process);
       return { endpoints: [etcd.endpoint], output: () => '', stop: () => etcd.stop() };
     },
   };
 }
 
+/**
+ * Both targets run with etcd's default periodic progress-notify interval (10 m), not the 1 s the
+ * other suites use: a watch cache that catches up within a second can then only have learned
+ * the revision from an answer to RequestProgress, which is what the consistent-read and
+ * WatchList scenarios must prove.
+ */
+export const PROGRESS_NOTIFY_INTERVAL = '10m';
+
 const known: Record<string, () => EtcdTarget> = {
-  'etcd-tree': () => etcdTreeTarget(),
+  'etcd-tree': () => etcdTreeTarget({ args: ['--experimental-watch-progress-notify-interval', PROGRESS_NOTIFY_INTERVAL] }),
   etcd35: realEtcdTarget,
 };
 

@@ -34,7 +34,7 @@ export class KubeClient {
 
   constructor(readonly name: string, readonly port: number, private readonly token: string, ca: Buffer) {
     // The servers' self-signed serving certificates (from --cert-dir) are the trust roots.
-    this.agent = new Agent({ keepAlive: true, maxSockets: 16, ca, servername: 'localhost' });
+    this.agent = new Agent({ keepAlive: true, maxSockets: 16, ca });
   }
 
   async request<T = any>(method: string, path: string, opts: RequestOptions = {}): Promise<KubeResponse<T>> {
@@ -93,7 +93,7 @@ export class KubeClient {
 
   /** Watches get their own connection: a long-lived response must not hold a pooled socket. */
   private agentFor(): Agent {
-    return new Agent({ keepAlive: false, ca: (this.agent.options as any).ca, servername: 'localhost' });
+    return new Agent({ keepAlive: false, ca: (this.agent.options as any).ca });
   }
 
   close(): void {

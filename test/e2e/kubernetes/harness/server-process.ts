@@ -45,8 +45,9 @@ export function spawnServer(opts: SpawnOptions): ServerProcess {
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  const exited = new Promise<void>((r) => child.once('exit', () => { file.end(); r(); }));
   const gone = () => child.exitCode !== null || child.signalCode !== null;
+  killWithWorker(child);
+  const exited = new Promise<void>((r) => child.once('exit', () => { file.end(); r(); }));
 
   const server: ServerProcess = {
     name: opts.name,
@@ -73,6 +74,13 @@ export function spawnServer(opts: SpawnOptions): ServerProcess {
     },
   };
   return server;
+}
+
+/** SIGKILLs `child` when the test worker exits, so no server outlives it even if afterAll never runs. */
+export function killWithWorker(child: ChildProcess): void {
+  const kill = () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); };
+  process.once('exit', kill);
+  child.once('exit', () => process.off('exit', kill));
 }
 
 /** GET https://127.0.0.1:port<path> with a bearer token; the serving certificate is not verified here. */

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { connectEtcd, type EtcdClient } from '../support/etcd-client.ts';
 import { metricSum } from './helpers/metrics.ts';
 import { startNode, target, watchersMetric, type TestNode } from './helpers/node.ts';
-import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.ts';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 import { within, waitFor } from './helpers/wait.ts';
 import { openWatch, prefixEnd } from './helpers/watch-stream.ts';
 

@@ -11,6 +11,7 @@ import { coreObjectScenarios } from './scenarios/core-objects.ts';
 import { customResourceScenarios } from './scenarios/custom-resources.ts';
 import { eventScenarios } from './scenarios/events.ts';
 import { serverLogScenarios } from './scenarios/server-logs.ts';
+import { storageMetricScenarios } from './scenarios/storage-metrics.ts';
 import { watchScenarios } from './scenarios/watch.ts';
 
 for (const target of selectTargets()) {
@@ -22,6 +23,7 @@ for (const target of selectTargets()) {
     watchScenarios(k);
     eventScenarios(k);
     customResourceScenarios(k);
+    storageMetricScenarios(k);
     compactionScenarios(k, beforeCompaction);
     serverLogScenarios(k);
   });

@@ -15,11 +15,11 @@ import { waitFor } from '../../../integration/helpers/wait.ts';
 import { createNamespace, mapLimit, rv, sleep, type ClusterRef } from '../harness/fixture.ts';
 import { summarize, type KubeClient } from '../harness/kube-client.ts';
 
-const NS = 'e2e-crd';
-const GROUP = 'e2e.example.com';
-const PLURAL = 'widgets';
+export const NS = 'e2e-crd';
+export const GROUP = 'e2e.example.com';
+export const PLURAL = 'widgets';
 const CRD_NAME = `${PLURAL}.${GROUP}`;
-const base = `/apis/${GROUP}/v1/namespaces/${NS}/${PLURAL}`;
+export const base = `/apis/${GROUP}/v1/namespaces/${NS}/${PLURAL}`;
 
 const crd = {
   apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition',
@@ -34,10 +34,10 @@ const crd = {
   },
 };
 
-const widget = (name: string, size: number) => ({ apiVersion: `${GROUP}/v1`, kind: 'Widget', metadata: { name }, spec: { size, color: 'blue' } });
+export const widget = (name: string, size: number) => ({ apiVersion: `${GROUP}/v1`, kind: 'Widget', metadata: { name }, spec: { size, color: 'blue' } });
 
 /** Creates the CRD once (the scenarios below may run alone) and waits for Established and for the resource to be served. */
-async function ensureCrd(ext: KubeClient, core: KubeClient): Promise<void> {
+export async function ensureCrd(ext: KubeClient, core: KubeClient): Promise<void> {
   await createNamespace(core, NS);
   const r = await ext.post('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
   if (r.status !== 201 && r.status !== 409) throw new Error(`create CRD: ${r.status} ${r.text}`);

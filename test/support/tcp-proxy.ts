@@ -1,5 +1,6 @@
 // A loopback TCP proxy whose connections can be cut abruptly (both sides destroyed), to
-// simulate a client whose network or process dies mid-stream.
+// simulate a client whose network or process dies mid-stream, or a server that goes down
+// (cut every connection and refuse new ones) and comes back.
 import { createServer, connect, type Socket } from 'node:net';
 
 export interface TcpProxyOptions {
@@ -15,13 +16,21 @@ export interface TcpProxy {
   stalled(): number;
   /** Destroys every proxied connection (RST-like, no HTTP/2 GOAWAY). */
   cutAll(): void;
+  /** down(): cut everything and reset new connections at once; up(): proxy again. */
+  down(): void;
+  up(): void;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(targetPort: number, opts: TcpProxyOptions = {}): Promise<TcpProxy> {
   const pairs = new Set<[Socket, Socket]>();
   let stalled = 0;
+  let isDown = false;
   const server = createServer((client) => {
+    if (isDown) {
+      client.resetAndDestroy();
+      return;
+    }
     const upstream = connect(targetPort, '127.0.0.1');
     const pair: [Socket, Socket] = [client, upstream];
     pairs.add(pair);
@@ -60,6 +69,13 @@ export async function startTcpProxy(targetPort: number, opts: TcpProxyOptions = 
     connections: () => pairs.size,
     stalled: () => stalled,
     cutAll,
+    down() {
+      isDown = true;
+      cutAll();
+    },
+    up() {
+      isDown = false;
+    },
     close() {
       cutAll();
       return new Promise<void>((resolve) => server.close(() => resolve()));

@@ -3,7 +3,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { log } from '../telemetry/logger.ts';
 import { observeRpc, startRpc } from '../telemetry/metrics.ts';
-import { traceUnary } from '../telemetry/tracing.ts';
+import { spanLogFields, traceUnary } from '../telemetry/tracing.ts';
 import { toGrpcError } from './errors.ts';
 
 /** Size of each request message as received, for etcd's --max-request-bytes check. */
@@ -25,12 +25,12 @@ export function unaryHandler<Req extends object, Res>(
     const started = startRpc(fullMethod);
     // Errors become gRPC statuses inside the span, so the span records the real code and the
     // log line of an unexpected error carries the trace id.
-    traceUnary(fullMethod, call.metadata, async () => {
+    traceUnary(fullMethod, call.metadata, async (span) => {
       try {
         return await handle(call.request, call);
       } catch (err) {
         const status = toGrpcError(err);
-        if (status.unexpected) log.error({ err, method: fullMethod }, 'request failed unexpectedly');
+        if (status.unexpected) log.error({ err, method: fullMethod, ...spanLogFields(span) }, 'request failed unexpectedly');
         throw status;
       }
     }).then(

@@ -1,7 +1,7 @@
 // W3C trace context in gRPC metadata: `traceparent` / `tracestate` travel as ordinary ASCII
 // metadata entries, which is what kube-apiserver's etcd client and our own parent nodes send.
 import * as grpc from '@grpc/grpc-js';
-import { context, propagation, ROOT_CONTEXT, type Context, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, trace, type Context, type Span, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
 
 const TRACEPARENT = 'traceparent';
 
@@ -31,4 +31,9 @@ export function extractContext(metadata: grpc.Metadata): Context {
 /** Writes the active span's `traceparent`/`tracestate` into metadata for an outgoing call. */
 export function injectContext(metadata: grpc.Metadata): void {
   propagation.inject(context.active(), metadata, metadataSetter);
+}
+
+/** Writes a given span's `traceparent`/`tracestate` (works without a context manager). */
+export function injectSpan(metadata: grpc.Metadata, span: Span): void {
+  propagation.inject(trace.setSpan(ROOT_CONTEXT, span), metadata, metadataSetter);
 }

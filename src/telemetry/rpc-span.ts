@@ -104,16 +104,24 @@ export function endRpcSpan(span: Span, error?: unknown): void {
 /**
  * Runs a unary handler inside a SERVER span named like "etcdserverpb.KV/Range", child of the
  * caller's trace context from `metadata`. The span ends when `fn` settles; a thrown error is
- * recorded with its gRPC code and rethrown unchanged.
+ * recorded with its gRPC code and rethrown unchanged. `fn` also gets the span itself: without
+ * an exporter no context manager runs (see tracing.ts), so code that logs or calls a child
+ * node takes the ids from it (spanLogFields, injectSpan).
  */
-export async function traceUnary<T>(fullMethod: string, metadata: grpc.Metadata, fn: () => Promise<T>): Promise<T> {
+export async function traceUnary<T>(fullMethod: string, metadata: grpc.Metadata, fn: (span: Span) => Promise<T>): Promise<T> {
   const { span, context: spanContext } = startRpcSpan(fullMethod, metadata);
   try {
-    const result = await context.with(spanContext, fn);
+    const result = await context.with(spanContext, fn, undefined, span);
     endRpcSpan(span);
     return result;
   } catch (err) {
     endRpcSpan(span, err);
     throw err;
   }
+}
+
+/** trace_id/span_id of a span, for log lines (what the logger's mixin adds when a context manager runs). */
+export function spanLogFields(span: Span): Record<string, string> {
+  const c = span.spanContext();
+  return isSpanContextValid(c) ? { trace_id: c.traceId, span_id: c.spanId } : {};
 }

@@ -10,9 +10,9 @@ import mysql from 'mysql2';
 import type { Dialect, ReadTx, WriteTx } from '../../dialect.ts';
 import { SerialLock } from '../../serial-lock.ts';
 import type { SqlText } from '../../sql-text.ts';
-import { isConnectionLost, isMysqlUnavailable, MysqlClosedError } from './mysql-errors.ts';
+import { isClosedUnderUs, isConnectionLost, isMysqlUnavailable, MysqlClosedError } from './mysql-errors.ts';
 import { mysqlSchema, mysqlStatements, mysqlTables, mysqlWriteLock } from './mysql-schema.ts';
-import { MysqlSession } from './mysql-session.ts';
+import { killConnection, MysqlSession } from './mysql-session.ts';
 import { MysqlWriteTx } from './mysql-write-tx.ts';
 
 export interface MysqlOptions {
@@ -84,7 +84,7 @@ export class MysqlDialect implements Dialect {
 
   /** A round trip with no answer at all (a dead network) fails a little after the server's own timeout. */
   private get clientTimeoutMs(): number | undefined {
-    return this.timeoutMs > 0 ? this.timeoutMs + 5_000 : undefined;
+    return this.timeoutMs > 0 ? this.timeoutMs + Math.min(this.timeoutMs, 5_000) : undefined;
   }
 
   private connectionConfig(): mysql.ConnectionOptions {
@@ -159,7 +159,7 @@ export class MysqlDialect implements Dialect {
       await this.setUp(writer.session, 'READ COMMITTED');
     } catch (err) {
       dead();
-      conn.destroy();
+      killConnection(conn);
       throw err;
     }
     this.writer = writer;
@@ -171,7 +171,7 @@ export class MysqlDialect implements Dialect {
     this.writer = null;
     if (w) {
       w.alive = false;
-      w.conn.destroy();
+      killConnection(w.conn);
     }
   }
 
@@ -206,14 +206,14 @@ export class MysqlDialect implements Dialect {
       result = await fn(session);
     } catch (err) {
       if (isConnectionLost(err)) {
-        conn.destroy();
+        killConnection(conn);
         // A pooled connection that died while idle fails on its first round trip: the read
         // had not begun, so it runs again on another connection.
-        if (mayRetry && session.answered === 0) return this.read(fn, false);
+        if (mayRetry && session.answered === 0 && isClosedUnderUs(err)) return this.read(fn, false);
       } else {
         session.text(['ROLLBACK']).then(
           () => conn.release(),
-          () => conn.destroy(),
+          () => killConnection(conn),
         );
       }
       throw err;
@@ -231,8 +231,11 @@ export class MysqlDialect implements Dialect {
     state.timer = null;
     if (!state.commitPending) return;
     state.commitPending = false;
-    // A read taking the connection meanwhile queues behind this COMMIT (mysql2 runs commands in order).
-    conn.query('COMMIT', () => undefined);
+    // A read taking the connection meanwhile queues behind this COMMIT (mysql2 runs commands
+    // in order); one that times out leaves the connection stuck: it is dropped.
+    conn.query({ sql: 'COMMIT', timeout: this.clientTimeoutMs }, (err) => {
+      if (err) killConnection(conn);
+    });
   }
 
   writeTx<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
@@ -266,7 +269,7 @@ export class MysqlDialect implements Dialect {
       } catch (err) {
         if (isConnectionLost(err)) this.dropWriter();
         else await writer.session.text(['ROLLBACK']).catch(() => this.dropWriter());
-        if (!(attempt === 0 && reused && isConnectionLost(err))) throw err;
+        if (!(attempt === 0 && reused && isClosedUnderUs(err))) throw err;
       }
     }
   }

@@ -64,6 +64,15 @@ export function isConnectionLost(err: unknown): boolean {
   return typeof e.message === 'string' && DRIVER_LOST.test(e.message);
 }
 
+/**
+ * A connection that was closed under us (killed, server restarted) rather than one that timed
+ * out: worth one immediate retry on a fresh connection; after a timeout it would only wait again.
+ */
+export function isClosedUnderUs(err: unknown): boolean {
+  const code = (err as DriverError | null)?.code;
+  return isConnectionLost(err) && code !== 'ETIMEDOUT' && code !== 'PROTOCOL_SEQUENCE_TIMEOUT';
+}
+
 export function isMysqlUnavailable(err: unknown): boolean {
   if (isConnectionLost(err)) return true;
   const errno = (err as DriverError | null)?.errno;

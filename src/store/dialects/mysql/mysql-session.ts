@@ -18,6 +18,17 @@ const INLINE_BYTES = 4096;
 /** ER_SP_DOES_NOT_EXIST: ROLLBACK TO a savepoint the server no longer has (a deadlock rolled back everything). */
 const SAVEPOINT_GONE = 1305;
 
+/**
+ * Ends a connection now. mysql2's destroy() only half-closes the socket and leaves commands
+ * queued on the connection waiting forever; destroying the socket itself makes mysql2 fail
+ * them as a lost connection (and a pool drop the connection).
+ */
+export function killConnection(conn: mysql.Connection): void {
+  const stream = (conn as unknown as { stream?: { destroy(): void } }).stream;
+  if (stream) stream.destroy();
+  else conn.destroy();
+}
+
 function bind(params: SqlParam[]): mysql.ExecuteValues[] {
   return params.map((p) => (typeof p === 'number' && Number.isSafeInteger(p) ? TypedParameter.BIGINT(p) : p));
 }

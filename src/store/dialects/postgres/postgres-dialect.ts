@@ -8,7 +8,7 @@ import pg from 'pg';
 import type { Dialect, ReadTx, WriteTx } from '../../dialect.ts';
 import { SerialLock } from '../../serial-lock.ts';
 import type { SqlText } from '../../sql-text.ts';
-import { isConnectionLost, isPostgresUnavailable, PostgresClosedError } from './postgres-errors.ts';
+import { isClosedUnderUs, isConnectionLost, isPostgresUnavailable, PostgresClosedError } from './postgres-errors.ts';
 import { postgresSchema, postgresStatements, postgresTables, postgresWriteLock } from './postgres-schema.ts';
 import { PostgresSession } from './postgres-session.ts';
 import { PostgresWriteTx } from './postgres-write-tx.ts';
@@ -99,14 +99,14 @@ export class PostgresDialect implements Dialect {
       ...(timeout > 0 && {
         statement_timeout: timeout,
         // No answer at all (a dead network): give up a little after the server would have.
-        query_timeout: timeout + 5_000,
+        query_timeout: timeout + Math.min(timeout, 5_000),
         // A stalled node must not hold the leaf's write lock forever.
         idle_in_transaction_session_timeout: Math.max(timeout * 6, 60_000),
       }),
     };
   }
 
-  /** Connects lazily: open() fails only if the schema cannot be created. */
+  /** Readers connect when first used; the writer connects now, to create the schema (so an unreachable server fails open()). */
   async open(prefix = ''): Promise<void> {
     if (!PREFIX.test(prefix)) throw new Error(`table prefix ${JSON.stringify(prefix)} may hold only letters, digits and underscores`);
     this.prefix = prefix;
@@ -196,7 +196,7 @@ export class PostgresDialect implements Dialect {
         client.release(true);
         // A pooled connection that died while idle fails on its first round trip: the read
         // had not begun, so it runs again on another connection.
-        if (mayRetry && session.answered === 0) return this.read(fn, false);
+        if (mayRetry && session.answered === 0 && isClosedUnderUs(err)) return this.read(fn, false);
       } else {
         // Whatever was sent (a BEGIN may have gone out with a failed statement) is undone
         // before the connection is reused.
@@ -252,7 +252,7 @@ export class PostgresDialect implements Dialect {
       } catch (err) {
         if (isConnectionLost(err)) this.dropWriter();
         else await writer.client.query('ROLLBACK').catch(() => this.dropWriter());
-        if (!(attempt === 0 && reused && isConnectionLost(err))) throw err;
+        if (!(attempt === 0 && reused && isClosedUnderUs(err))) throw err;
       }
     }
   }

@@ -10,7 +10,7 @@ const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOU
 const SESSION_GONE = new Set(['57P01', '57P02', '57P03', '25P03' /* idle_in_transaction_session_timeout */]);
 
 /** node-postgres's own messages for a dead, closed or timed-out connection (no code on these). */
-const DRIVER_LOST = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|is not queryable|Cannot use a pool after calling end/;
+const DRIVER_LOST = /^(Connection terminated|timeout expired|timeout exceeded when trying to connect|Query read timeout|Cannot use a pool after calling end)|is not queryable/;
 
 /** Thrown by the dialect itself when used while not open (closed or never opened). */
 export class PostgresClosedError extends Error {
@@ -32,6 +32,17 @@ export function isConnectionLost(err: unknown): boolean {
   const code = codeOf(err);
   if (code !== undefined) return NETWORK.has(code) || code.startsWith('08') || SESSION_GONE.has(code);
   return err instanceof Error && DRIVER_LOST.test(err.message);
+}
+
+/**
+ * A connection that was closed under us (killed, server restarted) rather than one that timed
+ * out: worth one immediate retry on a fresh connection; after a timeout it would only wait again.
+ */
+export function isClosedUnderUs(err: unknown): boolean {
+  if (!isConnectionLost(err)) return false;
+  const code = codeOf(err);
+  const message = err instanceof Error ? err.message : '';
+  return code !== 'ETIMEDOUT' && !/timeout/i.test(message);
 }
 
 /**

@@ -90,30 +90,7 @@ export class PostgresSession implements SqlRunner {
     }
   }
 
-  deferredWrites: Array<pg.QueryConfig> = [];
-  /** PROTOTYPE: sends deferred writes (+ pending control first) and waits for them. */
-  async flushWrites(): Promise<void> {
-    if (this.deferredWrites.length === 0 && this.pending.length === 0) return;
-    const stream = this.client.connection.stream;
-    stream.cork();
-    const ps: Promise<unknown>[] = [];
-    let control: Promise<unknown> | null = null;
-    try {
-      if (this.pending.length) control = this.client.query(this.takePending());
-      for (const w of this.deferredWrites) ps.push(this.client.query(w));
-      this.deferredWrites = [];
-    } finally { stream.uncork(); }
-    const all = await Promise.allSettled([control ?? Promise.resolve(), ...ps]);
-    if (all[0].status === 'rejected') { this.onControlFailure?.(all[0].reason); throw all[0].reason; }
-    for (const r of all.slice(1)) if (r.status === 'rejected') throw translatePostgresError(r.reason);
-  }
-  deferWrite(sql: string, params: SqlParam[]): void {
-    const p = preparedOf(sql);
-    this.deferredWrites.push({ name: p.name, text: p.text, values: params });
-  }
-
   private async query(sql: string, params: SqlParam[]): Promise<pg.QueryResult> {
-    if (this.deferredWrites.length) await this.flushWrites();
     const p = preparedOf(sql);
     const statement: pg.QueryConfig = { name: p.name, text: p.text, values: params };
     if (this.pending.length === 0) {

@@ -36,8 +36,7 @@ export class PostgresWriteTx implements WriteTx {
 
   async run(sql: string, params?: SqlParam[]): Promise<{ changes: number }> {
     this.check();
-    this.session.deferWrite(sql, params ?? []);
-    return { changes: -1 };
+    return this.session.run(sql, params);
   }
 
   async savepoint<T>(fn: () => Promise<T>): Promise<T> {
@@ -51,9 +50,7 @@ export class PostgresWriteTx implements WriteTx {
     this.open.length = d;
     this.open[d] = true;
     try {
-      const r = await fn();
-      await this.session.flushWrites();
-      return r;
+      return await fn();
     } catch (err) {
       if (!this.failed) this.session.defer(`ROLLBACK TO SAVEPOINT ${name}`);
       this.open.length = d + 1;
@@ -65,7 +62,6 @@ export class PostgresWriteTx implements WriteTx {
 
   async commit(): Promise<void> {
     this.check();
-    await this.session.flushWrites();
     this.session.defer('COMMIT');
     const result = await this.session.flush();
     // PostgreSQL answers COMMIT of a failed transaction with ROLLBACK, not with an error.

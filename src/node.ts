@@ -1,8 +1,10 @@
 // One etcd-tree node: topology -> leaves -> allocator, feeds, router, lessor -> gRPC + HTTP.
 
 import { readFileSync } from 'node:fs';
+import type { Server } from 'node:net';
 import type { NodeConfig } from './config/node-config.ts';
 import { clusterService } from './etcd/cluster-service.ts';
+import { listenPlaintext } from './etcd/authority-repair.ts';
 import { bind, createGrpcServer, serverCredentials, StreamRegistry, type TlsFiles } from './etcd/grpc-server.ts';
 import { idFromName, makeHeader, type NodeIdentity } from './etcd/header.ts';
 import { kvService } from './etcd/kv-service.ts';
@@ -30,10 +32,10 @@ export interface RunningNode {
 /** How long in-flight unary calls may take to finish on shutdown before they are cut. */
 const SHUTDOWN_GRACE_MS = 5000;
 
-function hostPortOf(url: string): { hostPort: string; tls: boolean } {
+function listenAddressOf(url: string): { host: string; port: number; tls: boolean } {
   const u = new URL(url);
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`listen URL ${url} must be http:// or https://`);
-  return { hostPort: `${u.hostname}:${u.port || (u.protocol === 'https:' ? 443 : 80)}`, tls: u.protocol === 'https:' };
+  return { host: u.hostname, port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)), tls: u.protocol === 'https:' };
 }
 
 export async function startNode(config: NodeConfig): Promise<RunningNode> {
@@ -97,10 +99,19 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     ? { cert: readFileSync(config.certFile), key: readFileSync(config.keyFile), ca: config.trustedCaFile ? readFileSync(config.trustedCaFile) : null, clientCertAuth: config.clientCertAuth }
     : null;
   const clientAddresses: string[] = [];
+  const plaintextListeners: Server[] = [];
   for (const url of config.listenClientUrls) {
-    const { hostPort, tls: wantsTls } = hostPortOf(url);
-    const port = await bind(server, hostPort, serverCredentials(wantsTls ? tls : null));
-    clientAddresses.push(hostPort.replace(/:\d+$/, `:${port}`));
+    const { host, port: wanted, tls: wantsTls } = listenAddressOf(url);
+    let port: number;
+    if (wantsTls) {
+      port = await bind(server, `${host}:${wanted}`, serverCredentials(tls));
+    } else {
+      // Plaintext connections are accepted here first (see authority-repair.ts).
+      const listening = await listenPlaintext(server, serverCredentials(null), host, wanted);
+      plaintextListeners.push(listening.server);
+      port = listening.port;
+    }
+    clientAddresses.push(`${host}:${port}`);
   }
   setLeafSampler(async () => {
     const current = await allocator.current();
@@ -123,6 +134,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       stopping ??= (async () => {
         ready = false;
         log.info('shutting down: ending streams, finishing in-flight requests');
+        for (const l of plaintextListeners) l.close();
         streams.endAll();
         await new Promise<void>((resolve) => {
           const force = setTimeout(() => {

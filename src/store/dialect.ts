@@ -16,6 +16,14 @@ export interface ReadTx extends SqlRunner {}
 
 export interface WriteTx extends SqlRunner {
   /**
+   * May be deferred (server dialects): the statement is sent with the next statement whose
+   * answer is needed, or when the enclosing savepoint or the transaction ends, where its failure
+   * then surfaces (still inside that savepoint); a deferred run resolves with changes = -1.
+   * Callers must not rely on `changes`, nor act outside the database on a run's success before
+   * the savepoint or the transaction is over.
+   */
+  run(sql: string, params?: SqlParam[]): Promise<{ changes: number }>;
+  /**
    * Runs fn inside a savepoint: if fn throws, only its changes are rolled back and the error
    * is rethrown; the surrounding transaction goes on (group commit relies on this).
    */

@@ -343,6 +343,18 @@ describe('cluster and maintenance', () => {
     expect(table).toContain(node.endpoint);
   });
 
+  // etcdctl 3.4 dials per-endpoint Maintenance calls (status, hashkv, defrag) with target
+  // passthrough:///http://host:port, so the request's :authority is "http://host:port"; etcd
+  // accepts it, and so must the node (src/etcd/authority-repair.ts).
+  test('endpoint status with a scheme in --endpoints (:authority "http://host:port") is served', async () => {
+    const r = await etcdctl(ep, ['endpoint', 'status', '-w', 'json']);
+    expect(r.stderr).not.toContain('PROTOCOL_ERROR');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out[0].Endpoint).toBe(ep);
+    expect(out[0].Status.version).toMatch(/^3\.5\.\d+$/);
+  });
+
   test('endpoint health says healthy', async () => {
     const r = await etcdctl(ep, ['endpoint', 'health']);
     expect(r.code).toBe(0);

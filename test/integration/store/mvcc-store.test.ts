@@ -1,41 +1,17 @@
 // The shared MVCC store on every database (store-backends.ts; BACKENDS=sqlite,postgres,mysql
 // picks some), driven directly: history stays exact through physical compaction, group commit
-// keeps every write, events carry prev_kv, binary keys sort the same everywhere, a database
-// that is down answers UNAVAILABLE naming the leaf, and a killed connection is replaced.
+// keeps every write and isolates a failing one, events carry prev_kv, binary keys sort the
+// same everywhere, large values and leases round-trip. Faults: leaf-faults.test.ts.
 import { randomBytes } from 'node:crypto';
 import { status as Code } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EtcdError } from '../../../src/etcd/errors.ts';
 import { MemoryAllocator } from '../../../src/revision/memory-allocator.ts';
 import { MvccStore } from '../../../src/store/mvcc-store.ts';
-import { EventType, type RangeRequest, type RequestOp, type TxnRequest } from '../../../src/store/types.ts';
+import { EventType, type TxnRequest } from '../../../src/store/types.ts';
+import { b, ctx, del, failure, put, range, txn } from './requests.ts';
 import { DIALECTS, type TestLeaf } from './store-backends.ts';
 
-const b = (s: string) => Buffer.from(s);
-const range = (key: string | Buffer, end: string | Buffer = '', extra: Partial<RangeRequest> = {}): RangeRequest => ({
-  key: Buffer.from(key), range_end: Buffer.from(end), limit: 0, revision: 0, sort_order: 0, sort_target: 0, serializable: false,
-  keys_only: false, count_only: false, min_mod_revision: 0, max_mod_revision: 0, min_create_revision: 0, max_create_revision: 0, ...extra,
-});
-const put = (key: string | Buffer, value: string | Buffer, extra: { lease?: number; prev_kv?: boolean } = {}): RequestOp => ({
-  request: 'request_put',
-  request_put: { key: Buffer.from(key), value: Buffer.from(value), lease: extra.lease ?? 0, prev_kv: extra.prev_kv ?? false, ignore_value: false, ignore_lease: false },
-});
-const del = (key: string): RequestOp => ({ request: 'request_delete_range', request_delete_range: { key: b(key), range_end: b(''), prev_kv: false } });
-const txn = (...ops: RequestOp[]): TxnRequest => ({ compare: [], success: ops, failure: [] });
-const ctx = { leaseExists: () => false };
-
-/** Resolves with the error the promise rejects with. */
-async function failure(p: Promise<unknown>): Promise<EtcdError> {
-  const err = await p.then(
-    () => { throw new Error('expected a failure'); },
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(EtcdError);
-  return err as EtcdError;
-}
-
 for (const backend of DIALECTS) {
-  const leafHasSecondWriter = () => backend.name !== 'sqlite';
   describe(`MvccStore on ${backend.name}`, () => {
     let leaf: TestLeaf;
     let allocator: MemoryAllocator;
@@ -223,103 +199,6 @@ for (const backend of DIALECTS) {
       expect(err.code).toBe(Code.INVALID_ARGUMENT);
       expect(err.message).toMatch(/key is too long for this leaf/);
       expect((await store.range(range('long/', 'long0', { count_only: true }), await allocator.current())).count).toBe(0);
-    });
-
-    it.skipIf(!backend.unreachable)('a leaf whose server is unreachable answers UNAVAILABLE naming the leaf; the process goes on', async () => {
-      const unhandled: unknown[] = [];
-      const onUnhandled = (e: unknown) => unhandled.push(e);
-      process.on('unhandledRejection', onUnhandled);
-      process.on('uncaughtException', onUnhandled);
-      try {
-        const down = new MvccStore('leaf-down', await backend.unreachable!(), new MemoryAllocator(), { tablePrefix: 'x_' });
-        for (const call of [() => down.open(), () => down.range(range('a'), 1), () => down.txn(txn(put('a', '1')), ctx), () => down.headRevision(), () => down.sizeBytes()]) {
-          const err = await failure(call());
-          expect(err.code).toBe(Code.UNAVAILABLE);
-          expect(err.message).toMatch(/^etcd-tree: leaf leaf-down is unavailable: /);
-          expect(err.message).not.toContain('s3cret-pw');
-        }
-        await down.close();
-        await new Promise((r) => setTimeout(r, 200));
-        expect(unhandled).toEqual([]);
-      } finally {
-        process.off('unhandledRejection', onUnhandled);
-        process.off('uncaughtException', onUnhandled);
-      }
-    });
-
-    it.skipIf(backend.name === 'sqlite')('recovers after its connections are killed: the next write and read succeed', async () => {
-      await store.txn(txn(put('r/a', '1')), ctx);
-      expect((await store.range(range('r/a'), await allocator.current())).kvs).toHaveLength(1);
-      expect(await leaf.connectionCount!()).toBeGreaterThanOrEqual(2); // the writer and a reader
-      expect(await leaf.killConnections!()).toBeGreaterThanOrEqual(2);
-      // Right away: the dead writer is replaced by this very write.
-      const w = await store.txn(txn(put('r/b', '2')), ctx);
-      const r = await store.range(range('r/', 'r0'), w.rev);
-      expect(r.kvs.map((kv) => kv.value.toString())).toEqual(['1', '2']);
-      // And again after the kill has fully landed, with several reads at once on the pool.
-      await leaf.killConnections!();
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      const outs = await Promise.all([store.txn(txn(put('r/c', '3')), ctx), store.txn(txn(put('r/d', '4')), ctx)]);
-      const reads = await Promise.all(Array.from({ length: 6 }, () => store.range(range('r/', 'r0', { count_only: true }), outs[1].rev)));
-      expect(reads.map((x) => x.count)).toEqual(Array(6).fill(4));
-    });
-
-    it.skipIf(backend.name === 'sqlite')('writes in flight when the connections die fail UNAVAILABLE or commit, nothing in between', async () => {
-      // Waves of writes (several commit groups) with the kill landing among them.
-      const pending: Promise<{ rev: number }>[] = [];
-      const waves = (async () => {
-        for (let i = 0; i < 300; i++) {
-          const write = store.txn(txn(put(`f/${String(i).padStart(3, '0')}`, `v${i}`)), ctx);
-          write.catch(() => undefined); // looked at below, once all are settled
-          pending.push(write);
-          if (i % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 1));
-        }
-      })();
-      const kill = new Promise((resolve) => setTimeout(resolve, 15)).then(() => leaf.killConnections!());
-      await Promise.all([waves, kill]);
-      const settled = await Promise.allSettled(pending);
-      const failed = settled.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
-      for (const err of failed) {
-        expect(err).toBeInstanceOf(EtcdError);
-        expect((err as EtcdError).code).toBe(Code.UNAVAILABLE);
-        expect((err as EtcdError).message).toMatch(/^etcd-tree: leaf leaf is unavailable: /);
-      }
-      // Every acknowledged write is there, at its revision.
-      const after = await store.txn(txn(put('f/after', 'x')), ctx);
-      const kvs = (await store.range(range('f/', 'f0'), after.rev)).kvs;
-      const present = new Map(kvs.map((kv) => [kv.key.toString(), kv.mod_revision]));
-      settled.forEach((r, i) => {
-        if (r.status === 'fulfilled') expect(present.get(`f/${String(i).padStart(3, '0')}`), `write ${i}`).toBe(r.value.rev);
-      });
-      expect(present.get('f/after')).toBe(after.rev);
-    });
-
-    it.skipIf(!leafHasSecondWriter())('writers of two nodes on one leaf take turns (the meta row lock); a lock held too long is UNAVAILABLE', async () => {
-      const other = new MvccStore('leaf', leaf.secondWriter!(1_000), allocator, { tablePrefix: leaf.tablePrefix });
-      await other.open();
-      try {
-        // Both nodes write at once (one allocator stands for the tree's shared one).
-        const outs = await Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 ? store : other).txn(txn(put(`n/${i}`, `v${i}`)), ctx)));
-        expect(new Set(outs.map((o) => o.rev)).size).toBe(60);
-        expect((await other.range(range('n/', 'n0', { count_only: true }), await allocator.current())).count).toBe(60);
-        // While this node's transaction holds the lock, the other waits, then gives up.
-        let release!: () => void;
-        const held = leaf.dialect.writeTx(async (tx) => {
-          await tx.get('SELECT 1 AS one');
-          await new Promise<void>((resolve) => (release = resolve));
-        });
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        const started = Date.now();
-        const err = await failure(other.txn(txn(put('n/late', 'x')), ctx));
-        expect(err.code).toBe(Code.UNAVAILABLE);
-        expect(Date.now() - started).toBeGreaterThanOrEqual(900);
-        release();
-        await held;
-        // Once free, the other node writes again.
-        expect((await other.txn(txn(put('n/late', 'y')), ctx)).rev).toBeGreaterThan(0);
-      } finally {
-        await other.close();
-      }
     });
   });
 }

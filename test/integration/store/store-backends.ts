@@ -14,7 +14,7 @@ import type { Dialect } from '../../../src/store/dialect.ts';
 import { MysqlDialect } from '../../../src/store/dialects/mysql/mysql-dialect.ts';
 import { PostgresDialect } from '../../../src/store/dialects/postgres/postgres-dialect.ts';
 import { SqliteDialect } from '../../../src/store/dialects/sqlite/sqlite-dialect.ts';
-import { freePort } from '../../support/ports.ts';
+import { connect, createServer, type Socket } from 'node:net';
 
 export const POSTGRES_URL = process.env.ETCD_TREE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const MYSQL_URL = process.env.ETCD_TREE_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
@@ -28,14 +28,18 @@ export interface TestLeaf {
   connectionCount?(): Promise<number>;
   /** Another dialect on the same leaf (as a second etcd-tree node would open it). */
   secondWriter?(statementTimeoutMs?: number): Dialect;
+  /** Another dialect on the same leaf, reaching the server through 127.0.0.1:port (a proxy). */
+  throughPort?(port: number, statementTimeoutMs: number): Dialect;
+  /** The server's port. */
+  serverPort?: number;
   cleanup(): Promise<void>;
 }
 
 export interface StoreBackend {
   name: 'sqlite' | 'postgres' | 'mysql';
   create(): Promise<TestLeaf>;
-  /** A dialect whose server does not answer (a closed port); the URL carries a password. */
-  unreachable?(): Promise<Dialect>;
+  /** A dialect for a server on 127.0.0.1:port (one that is not there); the URL carries a password. */
+  unreachable?(port: number): Dialect;
   /** The longest key it stores, when it has a limit. */
   maxKeyBytes?: number;
 }
@@ -86,6 +90,8 @@ const postgres: StoreBackend = {
       dialect: new PostgresDialect({ url: url.toString(), poolMax: 4 }),
       tablePrefix,
       secondWriter: (statementTimeoutMs) => new PostgresDialect({ url: url.toString(), poolMax: 2, statementTimeoutMs }),
+      throughPort: (port, statementTimeoutMs) => new PostgresDialect({ url: withPort(url.toString(), port, url.password), poolMax: 2, statementTimeoutMs, connectTimeoutMs: 1_000 }),
+      serverPort: Number(url.port || 5432),
       killConnections: () =>
         admin(async (c) => (await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [app])).rowCount ?? 0),
       connectionCount: () =>
@@ -97,8 +103,8 @@ const postgres: StoreBackend = {
         }),
     };
   },
-  async unreachable() {
-    return new PostgresDialect({ url: withPort(POSTGRES_URL, await freePort(), 's3cret-pw'), connectTimeoutMs: 2_000 });
+  unreachable(port) {
+    return new PostgresDialect({ url: withPort(POSTGRES_URL, port, 's3cret-pw'), connectTimeoutMs: 1_000 });
   },
 };
 
@@ -130,6 +136,8 @@ const mysqlBackend: StoreBackend = {
       dialect: new MysqlDialect({ url: url.toString(), poolMax: 4 }),
       tablePrefix: 't_',
       secondWriter: (statementTimeoutMs) => new MysqlDialect({ url: url.toString(), poolMax: 2, statementTimeoutMs }),
+      throughPort: (port, statementTimeoutMs) => new MysqlDialect({ url: withPort(url.toString(), port, url.password), poolMax: 2, statementTimeoutMs, connectTimeoutMs: 1_000 }),
+      serverPort: Number(url.port || 3306),
       killConnections: () => admin(kill),
       connectionCount: () => admin(async (c) => (await ids(c)).length),
       cleanup: () =>
@@ -139,10 +147,71 @@ const mysqlBackend: StoreBackend = {
         }),
     };
   },
-  async unreachable() {
-    return new MysqlDialect({ url: withPort(MYSQL_URL, await freePort(), 's3cret-pw'), connectTimeoutMs: 2_000 });
+  unreachable(port) {
+    return new MysqlDialect({ url: withPort(MYSQL_URL, port, 's3cret-pw'), connectTimeoutMs: 1_000 });
   },
 };
+
+/** A TCP server that accepts connections and never says a word (a hung database). */
+export async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return {
+    port: address.port,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A TCP proxy to 127.0.0.1:target that can stop forwarding (a network that goes silent). */
+export async function pausableProxy(target: number): Promise<{ port: number; pause(): void; resume(): void; close(): Promise<void> }> {
+  const pairs = new Set<[Socket, Socket]>();
+  let paused = false;
+  const server = createServer((client) => {
+    const upstream = connect(target, '127.0.0.1');
+    const pair: [Socket, Socket] = [client, upstream];
+    pairs.add(pair);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    if (paused) for (const s of pair) s.pause();
+    const drop = () => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const s of pair) {
+      s.on('error', drop);
+      s.on('close', drop);
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return {
+    port: address.port,
+    pause() {
+      paused = true;
+      for (const pair of pairs) for (const s of pair) s.pause();
+    },
+    resume() {
+      paused = false;
+      for (const pair of pairs) for (const s of pair) s.resume();
+    },
+    close() {
+      for (const pair of pairs) for (const s of pair) s.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
 
 const ALL: StoreBackend[] = [sqlite, postgres, mysqlBackend];
 

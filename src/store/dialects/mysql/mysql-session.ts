@@ -1,10 +1,11 @@
 // One MySQL connection running the store's statements. Round trips are what a statement costs
-// (a socket write and read on each side), so transaction control (START TRANSACTION,
-// SAVEPOINT, ROLLBACK TO, COMMIT) is deferred and sent with the next statement in one
-// multi-statement text query, the statement's parameters escaped inline when they are small.
-// Other statements go through execute(): a server-side prepared statement per text, cached by
-// mysql2 on each connection, integers bound as BIGINT (mysql2 would send DOUBLE, which MySQL
-// refuses for LIMIT ?).
+// (a socket write and read on each side, and the single writer runs them one after another),
+// so what need not be waited for is queued and sent with the next statement that must be:
+// transaction control (START TRANSACTION, SAVEPOINT, ROLLBACK TO, COMMIT) and, in the writer,
+// write statements (see WriteTx.run), all in one multi-statement text query, parameters
+// escaped inline when they are small. Statements sent alone go through execute(): a
+// server-side prepared statement per text, cached by mysql2 on each connection, integers bound
+// as BIGINT (mysql2 would send DOUBLE, which MySQL refuses for LIMIT ?).
 import mysql from 'mysql2';
 import type { SqlParam, SqlRunner } from '../../dialect.ts';
 import { isConnectionLost, translateMysqlError } from './mysql-errors.ts';
@@ -13,8 +14,8 @@ const { TypedParameter } = mysql;
 
 type Result = mysql.RowDataPacket[] | mysql.ResultSetHeader;
 
-/** Parameters up to this many bytes travel inline (escaped) with pending control statements. */
-const INLINE_BYTES = 4096;
+/** Statements whose parameters hold up to this many bytes travel inline (escaped) in a batch. */
+const INLINE_BYTES = 64 * 1024;
 /** ER_SP_DOES_NOT_EXIST: ROLLBACK TO a savepoint the server no longer has (a deadlock rolled back everything). */
 const SAVEPOINT_GONE = 1305;
 
@@ -39,17 +40,25 @@ function inlineable(params: SqlParam[]): boolean {
   return bytes <= INLINE_BYTES;
 }
 
-/** A failure of the control statements in front of a statement, not of the statement itself. */
+/** A failure of the control statements in a batch, not of a statement. */
 function isControlFailure(err: unknown): boolean {
   return (err as { errno?: unknown } | null)?.errno === SAVEPOINT_GONE || isConnectionLost(err);
 }
 
+interface Statement {
+  sql: string;
+  params: SqlParam[];
+}
+
+/** Queued work, in order: control statements or write statements. */
+type Queued = { control: string } | { write: Statement };
+
 export class MysqlSession implements SqlRunner {
-  /** Control statements not sent yet. */
-  private pending: string[] = [];
+  /** Not sent yet, in order. */
+  private queue: Queued[] = [];
   /** Round trips answered on this session (none yet: a failure may be a stale pooled connection). */
   answered = 0;
-  /** Called when deferred control statements fail (the writer's transaction is then lost). */
+  /** Called when queued control statements fail (the writer's transaction is then lost). */
   onControlFailure: ((err: unknown) => void) | null = null;
 
   /**
@@ -58,13 +67,17 @@ export class MysqlSession implements SqlRunner {
    */
   constructor(readonly conn: mysql.Connection, private readonly timeoutMs: number | undefined) {}
 
-  defer(sql: string): void {
-    this.pending.push(sql);
+  defer(control: string): void {
+    this.queue.push({ control });
   }
 
-  /** Forgets unsent control statements (the transaction they belonged to is over). */
+  deferWrite(sql: string, params: SqlParam[]): void {
+    this.queue.push({ write: { sql, params } });
+  }
+
+  /** Forgets what was not sent (the transaction it belonged to is over). */
   reset(): void {
-    this.pending = [];
+    this.queue = [];
     this.onControlFailure = null;
   }
 
@@ -80,19 +93,6 @@ export class MysqlSession implements SqlRunner {
     });
   }
 
-  /** Sends the pending control statements alone. */
-  async flush(): Promise<void> {
-    if (this.pending.length === 0) return;
-    const statements = this.pending;
-    this.pending = [];
-    try {
-      await this.text(statements);
-    } catch (err) {
-      this.onControlFailure?.(err);
-      throw err;
-    }
-  }
-
   private exec(sql: string, params: SqlParam[]): Promise<Result> {
     return new Promise((resolve, reject) => {
       this.conn.execute<Result>({ sql, timeout: this.timeoutMs }, bind(params), (err, result) => {
@@ -103,20 +103,46 @@ export class MysqlSession implements SqlRunner {
     });
   }
 
-  private async query(sql: string, params: SqlParam[]): Promise<Result> {
-    if (this.pending.length > 0) {
-      if (inlineable(params)) {
-        const statements = [...this.pending, mysql.format(sql, params)];
-        this.pending = [];
+  /**
+   * Sends the queue and then `final` (if any): runs of control and small statements as one
+   * text query each, a statement with large parameters alone. A failed control statement is
+   * reported to onControlFailure. Returns the last result.
+   */
+  async flush(final?: Statement): Promise<Result | undefined> {
+    const items: Array<string | Statement> = this.queue.map((q) => ('control' in q ? q.control : q.write));
+    this.queue = [];
+    if (final) items.push(final);
+    let result: Result | undefined;
+    let batch: string[] = [];
+    const sendBatch = async () => {
+      if (batch.length === 0) return;
+      const statements = batch;
+      batch = [];
+      try {
+        result = await this.text(statements);
+      } catch (err) {
+        if (isControlFailure(err)) this.onControlFailure?.(err);
+        throw translateMysqlError(err);
+      }
+    };
+    for (const item of items) {
+      if (typeof item === 'string') batch.push(item);
+      else if (inlineable(item.params)) batch.push(mysql.format(item.sql, item.params));
+      else {
+        await sendBatch();
         try {
-          return await this.text(statements);
+          result = await this.exec(item.sql, item.params);
         } catch (err) {
-          if (isControlFailure(err)) this.onControlFailure?.(err);
           throw translateMysqlError(err);
         }
       }
-      await this.flush();
     }
+    await sendBatch();
+    return result;
+  }
+
+  private async query(sql: string, params: SqlParam[]): Promise<Result> {
+    if (this.queue.length > 0) return (await this.flush({ sql, params }))!;
     try {
       return await this.exec(sql, params);
     } catch (err) {

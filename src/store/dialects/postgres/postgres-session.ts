@@ -1,9 +1,10 @@
 // One PostgreSQL connection running the store's statements. Every statement text becomes a
 // named prepared statement (parsed once per connection, `?` turned into $1..$n once per text).
-// Round trips are what a statement costs (a socket write and read on each side), so transaction
-// control (BEGIN, SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT) is deferred and pipelined in front
-// of the next statement: one simple query and the statement go out in a single write (the
-// client runs in pipeline mode; the socket is corked around the two).
+// Round trips are what a statement costs (a socket write and read on each side, and the single
+// writer runs them one after another), so what need not be waited for is queued and pipelined
+// in front of the next statement that must be: transaction control (BEGIN, SAVEPOINT, RELEASE,
+// ROLLBACK TO, COMMIT) and, in the writer, write statements (see WriteTx.run). The client runs
+// in pipeline mode and the socket is corked around the batch: one write for all of it.
 import type pg from 'pg';
 import type { SqlParam, SqlRunner } from '../../dialect.ts';
 import { translatePostgresError } from './postgres-errors.ts';
@@ -35,93 +36,88 @@ export function numberPlaceholders(sql: string): string {
   return out;
 }
 
-function preparedOf(sql: string): Prepared {
+function statement(sql: string, params: SqlParam[]): pg.QueryConfig {
   let p = prepared.get(sql);
   if (!p) {
     p = { name: `etcd_tree_${prepared.size}`, text: numberPlaceholders(sql) };
     prepared.set(sql, p);
   }
-  return p;
+  return { name: p.name, text: p.text, values: params };
 }
 
-const last = (r: pg.QueryResult | pg.QueryResult[]): pg.QueryResult => (Array.isArray(r) ? r[r.length - 1] : r);
+/** Queued work: control statements (run together as one simple query) or a write statement. */
+type Queued = { control: string } | { write: pg.QueryConfig };
 
 export class PostgresSession implements SqlRunner {
-  /** Control statements not sent yet. */
-  private pending: string[] = [];
+  /** Not sent yet, in order. */
+  private queue: Queued[] = [];
   /** Round trips answered on this session (none yet: a failure may be a stale pooled connection). */
   answered = 0;
-  /** Called when deferred control statements fail (the writer's transaction is then lost). */
+  /** Called when queued control statements fail (the writer's transaction is then lost). */
   onControlFailure: ((err: unknown) => void) | null = null;
 
   /** `client` must run in pipeline mode. */
   constructor(readonly client: pg.Client) {}
 
-  defer(sql: string): void {
-    this.pending.push(sql);
+  defer(control: string): void {
+    const last = this.queue[this.queue.length - 1];
+    if (last && 'control' in last) last.control += `; ${control}`;
+    else this.queue.push({ control });
   }
 
-  get hasPending(): boolean {
-    return this.pending.length > 0;
+  deferWrite(sql: string, params: SqlParam[]): void {
+    this.queue.push({ write: statement(sql, params) });
   }
 
-  /** Forgets unsent control statements (the transaction they belonged to is over). */
+  /** Forgets what was not sent (the transaction it belonged to is over). */
   reset(): void {
-    this.pending = [];
+    this.queue = [];
     this.onControlFailure = null;
   }
 
-  private takePending(): string {
-    const text = this.pending.join('; ');
-    this.pending = [];
-    return text;
-  }
-
-  /** Sends the pending control statements alone; the last one's result. */
-  async flush(): Promise<pg.QueryResult | undefined> {
-    if (this.pending.length === 0) return undefined;
-    try {
-      const result = last(await this.client.query(this.takePending()));
-      this.answered++;
-      return result;
-    } catch (err) {
-      this.onControlFailure?.(err);
-      throw err;
-    }
-  }
-
-  private async query(sql: string, params: SqlParam[]): Promise<pg.QueryResult> {
-    const p = preparedOf(sql);
-    const statement: pg.QueryConfig = { name: p.name, text: p.text, values: params };
-    if (this.pending.length === 0) {
-      try {
-        const result = await this.client.query(statement);
-        this.answered++;
-        return result;
-      } catch (err) {
-        throw translatePostgresError(err);
-      }
-    }
+  /**
+   * Sends the queue and then `final` (if any) in one socket write, and waits for all of it.
+   * The first failure in order is thrown; a failed control statement is also reported to
+   * onControlFailure. Returns the result of `final`, or of the last queued item.
+   */
+  async flush(final?: pg.QueryConfig): Promise<pg.QueryResult | undefined> {
+    const queue = this.queue;
+    this.queue = [];
+    if (queue.length === 0 && !final) return undefined;
+    const sent: Array<{ control: boolean; answer: Promise<pg.QueryResult | pg.QueryResult[]> }> = [];
     const stream = this.client.connection.stream;
     stream.cork();
-    let control: Promise<unknown>;
-    let answer: Promise<pg.QueryResult>;
     try {
-      control = this.client.query(this.takePending());
-      answer = this.client.query(statement);
+      for (const q of queue) sent.push('control' in q ? { control: true, answer: this.client.query(q.control) } : { control: false, answer: this.client.query(q.write) });
+      if (final) sent.push({ control: false, answer: this.client.query(final) });
     } finally {
       stream.uncork();
     }
-    const [c, a] = await Promise.allSettled([control, answer]);
-    if (c.status === 'rejected') {
-      // The statement ran in a failed transaction (or none): its outcome does not count.
-      this.onControlFailure?.(c.reason);
-      throw c.reason;
+    const settled = await Promise.allSettled(sent.map((s) => s.answer));
+    let failure: { error: unknown } | null = null;
+    for (const [i, s] of settled.entries()) {
+      if (s.status === 'fulfilled') {
+        this.answered++;
+        continue;
+      }
+      failure ??= { error: sent[i].control ? s.reason : translatePostgresError(s.reason) };
+      // The statements after it ran in a failed transaction (or none): the transaction is lost.
+      if (sent[i].control) this.onControlFailure?.(s.reason);
     }
-    this.answered++;
-    if (a.status === 'rejected') throw translatePostgresError(a.reason);
-    this.answered++;
-    return a.value;
+    if (failure) throw failure.error;
+    const last = (settled[settled.length - 1] as PromiseFulfilledResult<pg.QueryResult | pg.QueryResult[]>).value;
+    return Array.isArray(last) ? last[last.length - 1] : last;
+  }
+
+  private async query(sql: string, params: SqlParam[]): Promise<pg.QueryResult> {
+    if (this.queue.length > 0) return (await this.flush(statement(sql, params)))!;
+    try {
+      const result = await this.client.query(statement(sql, params));
+      this.answered++;
+      return result;
+    } catch (err) {
+      throw translatePostgresError(err);
+    }
   }
 
   async all<T = Record<string, unknown>>(sql: string, params: SqlParam[] = []): Promise<T[]> {

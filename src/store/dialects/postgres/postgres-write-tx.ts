@@ -1,6 +1,8 @@
 // The writer's transaction as the store sees it: statements plus savepoints, one per grouped
-// write (group-commit.ts). SAVEPOINT, RELEASE and ROLLBACK TO are deferred and go out with the
-// next statement (postgres-session.ts), so a grouped write costs no extra round trip.
+// write (group-commit.ts). Nothing is waited for that need not be: SAVEPOINT, RELEASE and
+// ROLLBACK TO, and write statements (run), are queued and go out with the next statement
+// whose answer is needed, or when the savepoint ends (so a failure still surfaces inside it).
+// A put then costs two round trips: its read of the key, then its writes.
 import type { SqlParam, WriteTx } from '../../dialect.ts';
 import type { PostgresSession } from './postgres-session.ts';
 
@@ -34,9 +36,11 @@ export class PostgresWriteTx implements WriteTx {
     return this.session.get<T>(sql, params);
   }
 
-  async run(sql: string, params?: SqlParam[]): Promise<{ changes: number }> {
+  /** Deferred (see WriteTx.run): changes is -1. */
+  async run(sql: string, params: SqlParam[] = []): Promise<{ changes: number }> {
     this.check();
-    return this.session.run(sql, params);
+    this.session.deferWrite(sql, params);
+    return { changes: -1 };
   }
 
   async savepoint<T>(fn: () => Promise<T>): Promise<T> {
@@ -50,7 +54,11 @@ export class PostgresWriteTx implements WriteTx {
     this.open.length = d;
     this.open[d] = true;
     try {
-      return await fn();
+      const result = await fn();
+      // Its queued writes go out now: their failure is this savepoint's.
+      this.check();
+      await this.session.flush();
+      return result;
     } catch (err) {
       if (!this.failed) this.session.defer(`ROLLBACK TO SAVEPOINT ${name}`);
       this.open.length = d + 1;

@@ -53,8 +53,6 @@ export interface KubeCluster {
 
 const ADMIN_TOKEN = 'e2e-admin-token';
 
-/** Object counts (count_only Ranges) and database size (Status) polled every 5 s instead of 1 m / 30 s. */
-const storageMetricFlags = ['--etcd-count-metric-poll-period=5s', '--etcd-db-metric-poll-interval=5s'];
 
 /**
  * Starts the etcd target, then kube-apiserver, then apiextensions-apiserver, and waits for
@@ -82,15 +80,22 @@ export async function startKubeCluster(target: EtcdTarget, options: ClusterOptio
 
     const etcd = await target.start();
     cleanups.push(() => etcd.stop());
-    const etcdServers = etcd.endpoints.map((e) => `http://${e}`).join(',');
+    const etcdServers = etcd.endpoints.map((e) => `${etcd.tls ? 'https' : 'http'}://${e}`).join(',');
+    // --etcd-prefix stays each server's default: /registry and /registry/apiextensions.kubernetes.io.
+    const etcdFlags = [
+      `--etcd-servers=${etcdServers}`,
+      ...(etcd.tls ? [`--etcd-cafile=${etcd.tls.ca}`, `--etcd-certfile=${etcd.tls.cert}`, `--etcd-keyfile=${etcd.tls.key}`] : []),
+      `--etcd-compaction-interval=${options.compactionInterval}`,
+      // Object counts (count_only Ranges) and database size (Status) every 5 s instead of 1 m / 30 s.
+      '--etcd-count-metric-poll-period=5s',
+      '--etcd-db-metric-poll-interval=5s',
+    ];
 
     const kasPort = await freePort();
     const kasCerts = join(dir, 'kas-certs');
     mkdirSync(kasCerts);
     const kasFlags = [
-      `--etcd-servers=${etcdServers}`,
-      `--etcd-compaction-interval=${options.compactionInterval}`,
-      ...storageMetricFlags,
+      ...etcdFlags,
       '--bind-address=127.0.0.1',
       '--advertise-address=127.0.0.1',
       `--secure-port=${kasPort}`,
@@ -139,9 +144,7 @@ export async function startKubeCluster(target: EtcdTarget, options: ClusterOptio
     const aesCerts = join(dir, 'aes-certs');
     mkdirSync(aesCerts);
     const aesFlags = [
-      `--etcd-servers=${etcdServers}`,
-      `--etcd-compaction-interval=${options.compactionInterval}`,
-      ...storageMetricFlags,
+      ...etcdFlags,
       '--bind-address=127.0.0.1',
       `--secure-port=${aesPort}`,
       `--cert-dir=${aesCerts}`,

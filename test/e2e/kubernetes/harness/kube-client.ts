@@ -32,7 +32,7 @@ export function queryString(query: RequestOptions['query']): string {
 export class KubeClient {
   private readonly agent: Agent;
 
-  constructor(readonly name: string, readonly port: number, private readonly token: string, ca: Buffer) {
+  constructor(readonly name: string, readonly port: number, private readonly token: string, private readonly ca: Buffer) {
     // The servers' self-signed serving certificates (from --cert-dir) are the trust roots.
     this.agent = new Agent({ keepAlive: true, maxSockets: 16, ca });
   }
@@ -93,7 +93,7 @@ export class KubeClient {
 
   /** Watches get their own connection: a long-lived response must not hold a pooled socket. */
   private agentFor(): Agent {
-    return new Agent({ keepAlive: false, ca: (this.agent.options as any).ca });
+    return new Agent({ keepAlive: false, ca: this.ca });
   }
 
   close(): void {

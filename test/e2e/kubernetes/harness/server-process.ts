@@ -13,8 +13,6 @@ export interface ServerProcess {
   lines(): string[];
   /** The last `n` lines, for failure messages. */
   tail(n?: number): string;
-  /** Resolves when a line matching `re` appears (also one already there); rejects on exit or timeout. */
-  waitForLine(re: RegExp, timeoutMs: number): Promise<string>;
   /** SIGTERM, SIGKILL after `graceMs`; resolves once the process is gone. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -33,15 +31,11 @@ export function spawnServer(opts: SpawnOptions): ServerProcess {
   const file = createWriteStream(opts.logFile);
   const all: string[] = [];
   let partial = '';
-  const waiters = new Set<{ re: RegExp; resolve: (l: string) => void }>();
   const onData = (d: Buffer) => {
     file.write(d);
     const parts = (partial + d.toString()).split('\n');
     partial = parts.pop()!;
-    for (const line of parts) {
-      all.push(line);
-      for (const w of waiters) if (w.re.test(line)) { waiters.delete(w); w.resolve(line); }
-    }
+    all.push(...parts);
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
@@ -55,16 +49,6 @@ export function spawnServer(opts: SpawnOptions): ServerProcess {
     process: child,
     lines: () => all.slice(),
     tail: (n = 40) => all.slice(-n).join('\n'),
-    waitForLine(re, timeoutMs) {
-      const seen = all.find((l) => re.test(l));
-      if (seen !== undefined) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const w = { re, resolve: (l: string) => { clearTimeout(timer); resolve(l); } };
-        const timer = setTimeout(() => { waiters.delete(w); reject(new Error(`${opts.name}: no log line matching ${re} within ${timeoutMs} ms`)); }, timeoutMs);
-        waiters.add(w);
-        void exited.then(() => { if (waiters.delete(w)) { clearTimeout(timer); reject(new Error(`${opts.name} exited (${child.exitCode ?? child.signalCode}) before logging ${re}\n${server.tail()}`)); } });
-      });
-    },
     async stop(graceMs = 10_000) {
       if (gone()) return exited;
       child.kill('SIGTERM');

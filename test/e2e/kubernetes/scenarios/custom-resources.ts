@@ -166,18 +166,15 @@ export function customResourceScenarios(k: ClusterRef): void {
         const w = await ext.expect(201, 'POST', base, { body: widget(`cr-${i}`, i) });
         // A write on another prefix: the Widget cache can only learn this revision from a progress notification.
         const cm = await core.expect(201, 'POST', `/api/v1/namespaces/${NS}/configmaps`, { body: { metadata: { generateName: 'cr-elsewhere-' } } });
-        const t0 = Date.now();
         const list = await ext.expect(200, 'GET', base);
-        const took = Date.now() - t0;
         expect(list.items.map((x: any) => x.metadata.name)).toContain(`cr-${i}`);
         expect(rv(list), 'list is at least as new as the latest write anywhere').toBeGreaterThanOrEqual(rv(cm));
         expect(rv(list)).toBeGreaterThan(rv(w));
-        // The cache waits at most 3 s for a progress notification before falling back to etcd.
-        expect(took, 'served without waiting for the fallback timeout').toBeLessThan(2500);
         last = rv(list);
       }
       const after = await consistentReads(ext);
       expect(after.ok - before.ok, `consistent reads from cache (before ${JSON.stringify(before)}, after ${JSON.stringify(after)})`).toBeGreaterThanOrEqual(3);
+      // Without an answer to RequestProgress within 3 s the cache falls back to etcd (fallback="true").
       expect(after.fallback - before.fallback).toBe(0);
       expect(after.failed - before.failed).toBe(0);
       expect(last).toBeGreaterThan(0);

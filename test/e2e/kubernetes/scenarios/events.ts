@@ -3,8 +3,6 @@
 // seconds and 0 means no lease). etcd raises a 1 s lease to its 2 s minimum; expiry deletes the
 // key, which the apiserver's watchers see as DELETED.
 import { describe, expect, it } from 'vitest';
-// Exact int64s: real etcd's lease IDs are ~2^62.
-import { connectExact as connectEtcd } from '../../../conformance/exact-client.ts';
 import { createNamespace, rv, type ClusterRef } from '../harness/fixture.ts';
 
 const NS = 'e2e-events';
@@ -41,7 +39,7 @@ export function eventScenarios(k: ClusterRef): void {
       expect(got.metadata.uid).toBe(created[0].metadata.uid);
 
       // In etcd: each key carries a live lease; a 1 s request is granted etcd's 2 s minimum.
-      const client = connectEtcd(etcd.endpoints[0]);
+      const client = etcd.connect();
       try {
         const kv = (await client.kv.range({ key: Buffer.from(`/registry/events/${NS}/ev-0`) })).kvs[0];
         expect(kv, 'event key in etcd').toBeTruthy();

@@ -3,8 +3,9 @@
 //  - object counts: 1.20 etcd_object_counts (a count_only Range over the resource prefix) and
 //    1.36 apiserver_storage_objects must equal the number of objects the API lists;
 //  - database size: Maintenance.Status to each endpoint. 1.20 (etcd client 3.4) dials the
-//    endpoint as passthrough:///http://host:port, so its HTTP/2 :authority is the whole URL
-//    "http://host:port"; 1.36 (etcd client 3.6) sends host:port. On failure 1.20 sets its gauge
+//    endpoint as passthrough:///http://host:port, so over plaintext its HTTP/2 :authority is the
+//    whole URL "http://host:port" (over TLS the call works); 1.36 (etcd client 3.6)
+//    sends host:port. On failure 1.20 sets its gauge
 //    to -1 (and logs "Failed to get storage db size" at V(4) only).
 import { describe, expect, it } from 'vitest';
 import { parseMetrics, type Sample } from '../../../integration/helpers/metrics.ts';
@@ -56,17 +57,18 @@ export function storageMetricScenarios(k: ClusterRef): void {
     });
 
     // Regression pin: per-endpoint Maintenance.Status from etcd client 3.4 (kube-apiserver <= 1.21)
-    // sends :authority "http://127.0.0.1:<port>"; etcd answers it, etcd-tree's HTTP/2 layer resets
+    // to a plaintext endpoint sends :authority "http://127.0.0.1:<port>"; etcd answers it, etcd-tree's HTTP/2 layer resets
     // the stream (rpc error: code = Internal desc = stream terminated by RST_STREAM with error
     // code: PROTOCOL_ERROR), so etcd_db_total_size_in_bytes stays -1.
-    it('kube-apiserver 1.20 per-endpoint Maintenance.Status (:authority "http://host:port") gets the database size: etcd_db_total_size_in_bytes > 0', async () => {
+    it('kube-apiserver 1.20 per-endpoint Maintenance.Status (:authority "http(s)://host:port") gets the database size: etcd_db_total_size_in_bytes > 0', async () => {
       const { core, etcd } = k();
       let last: Sample[] = [];
       await waitFor(async () => {
         last = await metrics(core, 'etcd_db_total_size_in_bytes');
         return last.length === etcd.endpoints.length && last.every((s) => s.value > 0);
       }, 'etcd_db_total_size_in_bytes > 0 for every endpoint', 12_000, 500).catch(() => {});
-      expect(last.map((s) => [s.labels.endpoint, s.value > 0 ? 'positive' : s.value])).toEqual(etcd.endpoints.map((e) => [`http://${e}`, 'positive']));
+      const scheme = etcd.tls ? 'https' : 'http';
+      expect(last.map((s) => [s.labels.endpoint, s.value > 0 ? 'positive' : s.value])).toEqual(etcd.endpoints.map((e) => [`${scheme}://${e}`, 'positive']));
     });
   });
 }

@@ -50,7 +50,7 @@ async function watchScenario(core: KubeClient, resource: 'configmaps' | 'secrets
   const from = rv(fence);
 
   // Live: the watch is open before the writes.
-  const live = core.watch(base, { resourceVersion: String(from), fieldSelector: undefined });
+  const live = core.watch(base, { resourceVersion: String(from) });
   expect(await live.opened).toBe(200);
   const made = await churn(core, base, prefix, dataKey);
   await live.count(made.length);

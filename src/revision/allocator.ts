@@ -4,11 +4,24 @@
 // revision <= r allocated to a leaf in S is resolved. Implementations: memory (single node),
 // redis (shared by every node of a tree, a later issue).
 
+/** A revision handed to a writer, with the generation of the counter it came from. */
+export interface Allocation {
+  rev: number;
+  /**
+   * The counter's generation (DESIGN.md 4): a write commits only if its leaf's meta row holds
+   * the same generation, so a revision allocated before Redis lost its data can never commit
+   * after. The memory allocator has no generations and answers 0, as leaves start with 0.
+   */
+  generation: number;
+}
+
 export interface RevisionAllocator {
+  /** True when the allocator hands out generations that the leaves must check (Redis). */
+  readonly checksGeneration: boolean;
   /** Seeds the counter so it is at least `floor` (the highest revision found in the leaves). */
   seed(floor: number): Promise<void>;
   /** Allocates the next revision for a write to `leaf`. It is pending until resolve(). */
-  allocate(leaf: string): Promise<number>;
+  allocate(leaf: string): Promise<Allocation>;
   /** Marks `rev` of `leaf` resolved: its transaction committed or certainly rolled back. */
   resolve(leaf: string, rev: number): void;
   /** Highest revision allocated so far (etcd's "current revision"). */
@@ -19,6 +32,11 @@ export interface RevisionAllocator {
   readIndex(leaves: readonly string[]): Promise<number>;
   /** Resolves once W(leaves) >= rev. */
   waitFor(leaves: readonly string[], rev: number): Promise<void>;
+  /**
+   * Pending revisions of these leaves whose deadline passed (their writer crashed or hangs):
+   * the node fences each with a gap row, then resolves it. The memory allocator has none.
+   */
+  expired(leaves: readonly string[]): Promise<Array<{ leaf: string; rev: number }>>;
   /** How many revisions of `leaf` are pending (a metric). */
   pendingCount(leaf: string): Promise<number>;
   /** Calls cb whenever some watermark may have advanced. Returns an unsubscribe function. */

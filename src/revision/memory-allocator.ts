@@ -1,5 +1,5 @@
 // In-process allocator for a single node (the embedded default): no Redis, same contract.
-import type { RevisionAllocator } from './allocator.ts';
+import type { Allocation, RevisionAllocator } from './allocator.ts';
 
 interface Waiter {
   leaves: readonly string[];
@@ -8,6 +8,7 @@ interface Waiter {
 }
 
 export class MemoryAllocator implements RevisionAllocator {
+  readonly checksGeneration = false;
   /** Highest revision handed out. Invariant: every revision <= counter is allocated or a seed. */
   private counter = 1;
   /** Pending revisions per leaf, in allocation (= ascending) order. */
@@ -19,8 +20,13 @@ export class MemoryAllocator implements RevisionAllocator {
     if (floor > this.counter) this.counter = floor;
   }
 
-  async allocate(leaf: string): Promise<number> {
-    return this.allocateNow(leaf);
+  async allocate(leaf: string): Promise<Allocation> {
+    return { rev: this.allocateNow(leaf), generation: 0 };
+  }
+
+  /** In one process a writer cannot outlive the allocator: nothing ever expires. */
+  async expired(): Promise<Array<{ leaf: string; rev: number }>> {
+    return [];
   }
 
   /** Synchronous form for callers in the same process. */

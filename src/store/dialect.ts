@@ -66,4 +66,6 @@ export interface Dialect {
    * Optional only until every dialect has it (SQLite does not yet); absent: never.
    */
   isUnavailable?(err: unknown): boolean;
+  /** The error is a unique-key violation (a revision's log slot is taken: it was fenced). */
+  isDuplicate(err: unknown): boolean;
 }

@@ -138,14 +138,61 @@ export class MvccStore implements LeafStore {
             beginRev,
             compactedRev: this.compacted,
             leaseExists: ctx.leaseExists,
-            allocate: async () => (rev = await this.allocator.allocate(this.name)),
+            allocate: async () => {
+              const allocation = await this.allocator.allocate(this.name);
+              rev = allocation.rev;
+              if (this.allocator.checksGeneration) await this.checkGeneration(tx, allocation.generation);
+              return rev;
+            },
           },
           req,
         );
       });
+    } catch (err) {
+      // The revision's log slot was taken by a gap row: a fencer presumed this writer dead.
+      if (rev !== 0 && this.dialect.isDuplicate(err)) throw Errors.unavailable(`leaf ${this.name}: revision ${rev} was fenced before it committed; retry`);
+      throw err;
     } finally {
       // Committed or rolled back, the revision is no longer pending.
       if (rev !== 0) this.allocator.resolve(this.name, rev);
+    }
+  }
+
+  /**
+   * Inside the write transaction: the revision's generation must be the leaf's. Otherwise the
+   * counter was re-established (Redis lost its data) after this revision was allocated, and
+   * committing it could surface behind watchers that moved on: refuse, the client retries.
+   */
+  private async checkGeneration(tx: WriteTx, generation: number): Promise<void> {
+    const mine = (await this.meta(tx, 'generation')) ?? 0;
+    if (mine !== generation) throw Errors.unavailable(`leaf ${this.name}: revision generation changed (${generation} -> ${mine}); retry`);
+  }
+
+  /** The leaf's generation (0 until a Redis counter was established). */
+  async generation(): Promise<number> {
+    return this.dialect.readTx(async (tx) => Number((await tx.get<{ value: number }>(this.sql.metaGet, ['generation']))?.value ?? 0));
+  }
+
+  /** Records a newly established counter generation (before it is published in Redis). */
+  async setGeneration(generation: number): Promise<void> {
+    await this.write(async (tx) => {
+      const { changes } = await tx.run(this.sql.metaUpdate, [generation, 'generation']);
+      if (changes === 0) await tx.run(this.sql.metaInsert, ['generation', generation]);
+    });
+  }
+
+  /**
+   * Fences a pending revision whose writer is presumed dead: a gap row takes the revision's
+   * first log slot, so exactly one of {gap row, late writer} commits (the slot is unique).
+   * Returns false when the writer had already committed it.
+   */
+  async fence(rev: number): Promise<boolean> {
+    try {
+      await this.write((tx) => tx.run(this.sql.insertGap, [rev, EMPTY, EMPTY]));
+      return true;
+    } catch (err) {
+      if (this.dialect.isDuplicate(err)) return false;
+      throw err;
     }
   }
 

@@ -48,6 +48,7 @@ export function sqlText(p: string) {
 
     insertLog: `INSERT INTO ${p}log (rev, seq, k, create_rev, version, lease, value, kind, prev_rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     deleteCurrent: `DELETE FROM ${p}kv WHERE k = ?`,
+    insertGap: `INSERT INTO ${p}log (rev, seq, k, create_rev, version, lease, value, kind, prev_rev) VALUES (?, 0, ?, 0, 0, 0, ?, ${ROW_GAP}, 0)`,
     keysOfLease: `SELECT k FROM ${p}kv WHERE lease = ? ORDER BY k`,
 
     // Events for watch feeds, each with the row it replaced (prev_kv).

@@ -74,6 +74,10 @@ export class MysqlDialect implements Dialect {
     return mysqlStatements(prefix);
   }
 
+  isDuplicate(err: unknown): boolean {
+    return (err as { errno?: unknown } | null)?.errno === 1062;
+  }
+
   isUnavailable(err: unknown): boolean {
     return isMysqlUnavailable(err);
   }

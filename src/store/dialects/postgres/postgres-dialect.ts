@@ -82,6 +82,10 @@ export class PostgresDialect implements Dialect {
     return postgresStatements(prefix);
   }
 
+  isDuplicate(err: unknown): boolean {
+    return (err as { code?: unknown } | null)?.code === '23505';
+  }
+
   isUnavailable(err: unknown): boolean {
     return isPostgresUnavailable(err);
   }

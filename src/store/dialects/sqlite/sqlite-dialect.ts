@@ -137,6 +137,11 @@ export class SqliteDialect implements Dialect {
     }
   }
 
+  isDuplicate(err: unknown): boolean {
+    const code = (err as { code?: unknown } | null)?.code;
+    return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+  }
+
   async sizeBytes(): Promise<number> {
     let total = 0;
     for (const suffix of ['', '-wal']) {

@@ -56,6 +56,8 @@ export interface Dialect {
   close(): Promise<void>;
   /** A consistent snapshot for several reads. */
   readTx<T>(fn: (tx: ReadTx) => Promise<T>): Promise<T>;
+  /** One statement on its own (autocommit): its own consistent snapshot, no BEGIN/COMMIT. */
+  readOnce?<T>(sql: string, params: SqlParam[]): Promise<T[]>;
   /** One database transaction holding the write lock for what it touches. */
   writeTx<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T>;
   /** Bytes used by the database (Maintenance.Status dbSize). */

@@ -7,7 +7,7 @@ import type { RevisionAllocator } from '../revision/allocator.ts';
 import type { Dialect, ReadTx, WriteTx } from './dialect.ts';
 import { GroupCommitQueue } from './group-commit.ts';
 import type { EventsPage, LeafStore, LeaseRecord, RevisionEvents, TxnContext } from './leaf-store.ts';
-import { readRange, type RangeRows } from './range-reader.ts';
+import { readRange, readRangeAtHead, type RangeRows } from './range-reader.ts';
 import { ROW_DELETE, SCHEMA_VERSION, type SqlText } from './sql-text.ts';
 import { executeTxn, type TxnOutcome } from './txn-executor.ts';
 import { EventType, type MvccEvent, type RangeRequest, type TxnRequest } from './types.ts';
@@ -96,7 +96,12 @@ export class MvccStore implements LeafStore {
     return this.compacted;
   }
 
-  range(req: RangeRequest, rev: number): Promise<RangeRows> {
+  async range(req: RangeRequest, rev: number): Promise<RangeRows> {
+    const once = this.dialect.readOnce?.bind(this.dialect);
+    if (once) {
+      const fast = await this.guard(() => readRangeAtHead(once, this.sql, req, rev));
+      if (fast) return fast;
+    }
     return this.read(async (tx) => {
       const head = Number((await tx.get<{ rev: number | null }>(this.sql.headRev))?.rev ?? 0);
       return readRange(tx, this.sql, req, rev, rev >= head);

@@ -83,6 +83,49 @@ export function effectiveSortOrder(req: RangeRequest): number {
   return req.sort_order;
 }
 
+/** One statement outside any transaction (its own snapshot). */
+export type RunOnce = <T>(sql: string, params: SqlParam[]) => Promise<T[]>;
+
+/**
+ * The common case in one or two statements without a transaction: a range in key order, no
+ * filters, at a revision the leaf has not moved past. Each statement also reads the leaf's head
+ * revision; null means the answer could not be proven exact at `rev` (the leaf moved on), and
+ * the caller reads again in a snapshot (readRange).
+ */
+export async function readRangeAtHead(once: RunOnce, sql: SqlText, req: RangeRequest, rev: number): Promise<RangeRows | null> {
+  const filtered = req.min_mod_revision > 0 || req.max_mod_revision > 0 || req.min_create_revision > 0 || req.max_create_revision > 0;
+  if (filtered || effectiveSortOrder(req) !== SortOrder.NONE) return null;
+  const iv = intervalOf(req.key, req.range_end);
+  if (intervalIsEmpty(iv)) return { kvs: [], more: false, count: 0 };
+  const { bound, params } = intervalParams(iv);
+  const countAtHead = async (): Promise<{ head: number; n: number }> => {
+    const [row] = await once<{ head: number | null; n: number }>(sql.headAndCurrentCount(bound), [...params]);
+    return { head: Number(row?.head ?? 0), n: Number(row?.n ?? 0) };
+  };
+  if (req.count_only) {
+    const { head, n } = await countAtHead();
+    return head > rev ? null : { kvs: [], more: false, count: n };
+  }
+  const fetchLimit = req.limit > 0 ? req.limit + 1 : 0;
+  const rows = await once<Row & { head: number | null }>(sql.headAndCurrentRows(bound, !req.keys_only, fetchLimit > 0), fetchLimit > 0 ? [...params, fetchLimit] : params);
+  const head = Number(rows[0]?.head ?? 0);
+  if (head > rev) return null;
+  const found = rows[0]?.k === null || rows[0]?.k === undefined ? [] : rows;
+  let count = found.length;
+  if (fetchLimit > 0 && found.length === fetchLimit) {
+    const again = await countAtHead();
+    if (again.head !== head) return null; // a commit landed between the two statements
+    count = again.n;
+  }
+  let kvs = found.map(toKeyValue);
+  let more = false;
+  if (req.limit > 0 && kvs.length > req.limit) {
+    kvs = kvs.slice(0, req.limit);
+    more = true;
+  }
+  return { kvs, more, count };
+}
+
 function passesFilters(r: RangeRequest, kv: KeyValue): boolean {
   if (r.max_mod_revision > 0 && kv.mod_revision > r.max_mod_revision) return false;
   if (r.min_mod_revision > 0 && kv.mod_revision < r.min_mod_revision) return false;

@@ -38,6 +38,14 @@ export function sqlText(p: string) {
       ON CONFLICT (k) DO UPDATE SET create_rev = excluded.create_rev, mod_rev = excluded.mod_rev,
       version = excluded.version, lease = excluded.lease, value = excluded.value`,
 
+    // Head reads in one statement (one snapshot, no transaction round trips): the leaf's head
+    // revision with the rows or the count, so the caller knows whether they are exact at its
+    // revision. The LEFT JOIN keeps the head when no key matches.
+    headAndCurrentRows: (b: KeyBound, withValue: boolean, limited: boolean) =>
+      `SELECT h.head AS head, kv.k AS k, kv.create_rev AS create_rev, kv.mod_rev AS mod_rev, kv.version AS version, kv.lease AS lease${withValue ? ', kv.value AS value' : ''}
+       FROM (SELECT max(rev) AS head FROM ${p}log) h LEFT JOIN ${p}kv kv ON ${inRange(b, 'kv.k')} ORDER BY kv.k${limited ? ' LIMIT ?' : ''}`,
+    headAndCurrentCount: (b: KeyBound) => `SELECT (SELECT max(rev) FROM ${p}log) AS head, (SELECT count(*) FROM ${p}kv WHERE ${inRange(b)}) AS n`,
+
     // The latest row per key at or below a revision, skipping tombstones.
     historicalRows: (b: KeyBound, withValue: boolean, limited: boolean) =>
       `SELECT l.k AS k, l.create_rev AS create_rev, l.rev AS mod_rev, l.version AS version, l.lease AS lease${withValue ? ', l.value AS value' : ''}

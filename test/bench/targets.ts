@@ -3,7 +3,9 @@
 // TARGETS whose start() brings it up and reports the pids whose process trees do the work
 // (for a multi-node tree: every node's pid, plus Redis or a database server if it should count).
 import { startEtcdTree, type StartOptions } from '../support/etcd-tree-process.ts';
+import { execFileSync } from 'node:child_process';
 import { startRealEtcd } from '../support/real-etcd.ts';
+import { startSqlNode } from '../support/sql-backends.ts';
 
 export interface RunningTarget {
   /** host:port of the etcd v3 gRPC endpoint the load goes to. */
@@ -41,10 +43,44 @@ export function etcdTreeTarget(name: string, description: string, options: Start
   };
 }
 
+/** The pid of a database server's main process (its workers are its children, so they count too). */
+function serverPid(kind: 'postgres' | 'mysql'): number {
+  const out = execFileSync('pgrep', ['-o', '-x', kind === 'postgres' ? 'postgres' : 'mariadbd'], { encoding: 'utf8' }).trim();
+  if (!out) throw new Error(`no running ${kind} server found (pgrep)`);
+  return Number(out);
+}
+
+/**
+ * An etcd-tree node on SQL leaves; the CPU of the database server is charged to it too (the
+ * whole server: keep the machine otherwise idle while benchmarking).
+ */
+function sqlTreeTarget(name: string, description: string, topology: Record<string, string>, servers: Array<'postgres' | 'mysql'>): BenchTarget {
+  return {
+    name,
+    description,
+    async start() {
+      const node = await startSqlNode(topology, { env: { LOG_LEVEL: 'warn' } });
+      return { endpoint: node.endpoint, pids: [node.process.pid!, ...servers.map(serverPid)], stop: () => node.destroyAll() };
+    },
+  };
+}
+
+const catchAll = (to: string) => `routes:\n  - prefix: ""\n    to: ${to}\n`;
+
 /** Every target BENCH_TARGETS can name. */
 export const TARGETS: readonly BenchTarget[] = [
   realEtcdTarget('etcd'),
   etcdTreeTarget('etcd-tree', 'etcd-tree, one node, embedded SQLite leaf, in-memory revisions'),
+  sqlTreeTarget('etcd-tree-pg', 'etcd-tree, one node, PostgreSQL leaf (node + PostgreSQL CPU)', { '00.yaml': `backends:\n{{pg:pg}}\n${catchAll('pg')}` }, ['postgres']),
+  sqlTreeTarget('etcd-tree-mysql', 'etcd-tree, one node, MariaDB leaf (node + MariaDB CPU)', { '00.yaml': `backends:\n{{mysql:my}}\n${catchAll('my')}` }, ['mysql']),
+  sqlTreeTarget(
+    'etcd-tree-mixed',
+    'etcd-tree, one node, keys sharded over SQLite + PostgreSQL + MariaDB leaves (node + both servers CPU)',
+    // Bench keys are /bench/<workload>/r<round>/<n>: segment 2 (the key number) spreads every
+    // workload's keys over the three leaves, so its lists scatter and its watch merges.
+    { '00.yaml': `backends:\n  local:\n    kind: sqlite\n    path: default.db\n{{pg:pg}}\n{{mysql:my}}\n${catchAll('local')}  - { prefix: /bench/, shards: [local, pg, my], shardSegment: 2 }\n` },
+    ['postgres', 'mysql'],
+  ),
 ];
 
 /** BENCH_SELF_CHECK: real etcd against itself, to validate the harness (ratios should be ~1.0x). */

@@ -105,6 +105,10 @@ export class SqliteDialect implements Dialect {
     });
   }
 
+  readOnce<T>(sql: string, params: SqlParam[]): Promise<T[]> {
+    return this.readLock.run(async () => this.reader.prepare(sql).all(...params) as T[]);
+  }
+
   writeTx<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
     return this.writeLock.run(async () => {
       const writer = this.writer;

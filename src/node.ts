@@ -12,7 +12,10 @@ import { leaseService } from './etcd/lease-service.ts';
 import { maintenanceService } from './etcd/maintenance-service.ts';
 import { watchService } from './etcd/watch-service.ts';
 import { Lessor } from './lease/lessor.ts';
+import { Fencer } from './revision/fencer.ts';
+import { GenerationKeeper } from './revision/generation-keeper.ts';
 import { MemoryAllocator } from './revision/memory-allocator.ts';
+import { RedisAllocator } from './revision/redis-allocator.ts';
 import { findHiddenKeys } from './router/hidden-keys.ts';
 import { LeafRegistry } from './router/leaf-registry.ts';
 import { Router } from './router/router.ts';
@@ -41,10 +44,18 @@ function listenAddressOf(url: string): { host: string; port: number; tls: boolea
 export async function startNode(config: NodeConfig): Promise<RunningNode> {
   initTracing('etcd-tree', { 'etcd_tree.node': config.name });
   const topology = loadTopology(config.topologyDir, config.dataDir);
-  const allocator = new MemoryAllocator();
+  const redis = config.revisionStore === 'memory' ? null : new RedisAllocator({ url: config.revisionStore, keyPrefix: config.revisionPrefix });
+  const allocator = redis ?? new MemoryAllocator();
   const registry = new LeafRegistry(allocator);
   const opened = await registry.openAll(topology);
   await registry.adopt(opened);
+  // With Redis: a trustworthy counter before any write, kept so (Redis may restart empty), and
+  // revisions of crashed writers fenced within the deadline.
+  const keeper = redis ? new GenerationKeeper(redis, () => registry.stores()) : null;
+  await keeper?.ensure().catch((err) => log.warn({ err: { message: (err as Error).message } }, 'revision generation not established yet; writes answer UNAVAILABLE until it is'));
+  keeper?.start();
+  const fencer = redis ? new Fencer(redis, () => registry.stores()) : null;
+  fencer?.start();
 
   // Opening seeded the allocator: revisions continue where the leaves stopped.
   const floor = await allocator.current();
@@ -149,6 +160,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         topologyWatcher.close();
         await topologyWatcher.settled();
         lessor!.stop();
+        keeper?.stop();
+        fencer?.stop();
         setLeafSampler(null);
         await registry.closeAll();
         await allocator.close();

@@ -16,6 +16,10 @@ export interface NodeConfig {
   maxTxnOps: number;
   progressNotifyIntervalMs: number;
   logLevel: string;
+  /** 'memory' (one node) or a redis:// URL shared by every node of a tree. */
+  revisionStore: string;
+  /** Prefix of the Redis keys: one tree per prefix. */
+  revisionPrefix: string;
 }
 
 export const defaultConfig = (): NodeConfig => ({
@@ -33,6 +37,8 @@ export const defaultConfig = (): NodeConfig => ({
   maxTxnOps: 128,
   progressNotifyIntervalMs: 10 * 60_000,
   logLevel: process.env.LOG_LEVEL ?? 'info',
+  revisionStore: 'memory',
+  revisionPrefix: 'etcd-tree:',
 });
 
 interface FlagSpec {
@@ -71,6 +77,14 @@ export const FLAGS: Record<string, FlagSpec> = {
     apply: (c, v) => (c.progressNotifyIntervalMs = parseDuration(v)),
   },
   'log-level': { help: 'debug, info, warn or error', apply: (c, v) => (c.logLevel = v) },
+  'revision-store': {
+    help: '"memory" (default: one node, no Redis) or redis://host:port/db, shared by every node of a tree',
+    apply: (c, v) => {
+      if (v !== 'memory' && !/^rediss?:\/\//.test(v)) throw new Error(`--revision-store takes "memory" or a redis:// URL, got "${v}"`);
+      c.revisionStore = v;
+    },
+  },
+  'revision-prefix': { help: 'prefix of the Redis keys (one tree per prefix; default etcd-tree:)', apply: (c, v) => (c.revisionPrefix = v) },
 };
 
 /** Parses `--flag value`, `--flag=value` and bare boolean flags. Throws on unknown flags. */

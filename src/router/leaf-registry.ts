@@ -1,6 +1,7 @@
 // The leaves a node has open, by backend name, each with its watch feed; and the route table
 // built from a topology over them.
 import type { RevisionAllocator } from '../revision/allocator.ts';
+import { log } from '../telemetry/logger.ts';
 import type { LeafStore } from '../store/leaf-store.ts';
 import { openLeaf } from '../store/open-leaf.ts';
 import type { Backend } from '../topology/backend-spec.ts';
@@ -38,9 +39,11 @@ export class LeafRegistry {
       }
       const store = await openLeaf(backend, this.allocator);
       // Revisions never go below what a leaf already holds (etcd's empty store is at 1).
-      await this.allocator.seed(Math.max(1, await store.headRevision()));
+      await this.allocator.seed(Math.max(1, await store.headRevision())).catch((err) =>
+        log.warn({ leaf: backend.name, err: { message: (err as Error).message } }, 'could not seed the revision counter yet; the generation keeper will'),
+      );
       const feed = new LeafFeed(store, this.allocator);
-      await feed.start();
+      void feed.start().catch(() => undefined);
       result.set(backend.name, { spec: specOf(backend), store, feed });
     }
     return result;

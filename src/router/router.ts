@@ -128,7 +128,11 @@ export class Router {
   /** The feed serving watches of the interval: the leaf's own, or a merge of several. */
   async feedFor(key: Buffer, rangeEnd: Buffer): Promise<Feed> {
     const leaves = this.routes.leavesFor(intervalOf(key, rangeEnd));
-    if (leaves.length === 1) return this.deps.feeds.get(leaves[0])!;
+    if (leaves.length === 1) {
+      const feed = this.deps.feeds.get(leaves[0])!;
+      await feed.ready();
+      return feed;
+    }
     const id = leaves.map((l) => l.name).sort().join('\0');
     let merged = this.merged.get(id);
     if (!merged) {

@@ -50,6 +50,11 @@ export interface LeafStore {
   saveLease(lease: LeaseRecord): Promise<void>;
   deleteLease(id: number): Promise<void>;
   sizeBytes(): Promise<number>;
+  /** The revision counter generation this leaf accepts writes under (DESIGN.md 4). */
+  generation(): Promise<number>;
+  setGeneration(generation: number): Promise<void>;
+  /** Writes a gap row at a pending revision whose writer is presumed dead; false if it had committed. */
+  fence(rev: number): Promise<boolean>;
 }
 
 export type { KeyValue };

@@ -18,4 +18,6 @@ export interface Feed {
   history(after: number, upTo: number, limit: number): Promise<EventsPage>;
   /** Revisions below this are compacted. */
   compactedRevision(): number;
+  /** Resolves once `position` is meaningful (the feed has started). */
+  ready(): Promise<void>;
 }

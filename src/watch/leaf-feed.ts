@@ -18,6 +18,7 @@ export class LeafFeed implements Feed {
   private readonly poll: NodeJS.Timeout;
   private readonly leaves: string[];
   private stopped = false;
+  private started = false;
 
   constructor(private readonly store: LeafStore, private readonly allocator: RevisionAllocator, pollMs = 1000) {
     this.leaves = [store.name];
@@ -26,9 +27,33 @@ export class LeafFeed implements Feed {
     this.poll.unref();
   }
 
-  /** Starts at the leaf's current watermark: nothing before it is "new". */
-  async start(): Promise<void> {
-    this.position = await this.allocator.watermark(this.leaves);
+  /** Resolves once the feed has a starting position (it may wait for the allocator). */
+  private startedAt: Promise<void> | null = null;
+
+  /**
+   * Starts at the leaf's current watermark: nothing before it is "new". If the allocator cannot
+   * answer yet (Redis unreachable), it retries until it can; until then the feed emits nothing
+   * and ready() waits.
+   */
+  start(): Promise<void> {
+    this.startedAt ??= (async () => {
+      for (;;) {
+        try {
+          this.position = await this.allocator.watermark(this.leaves);
+          this.started = true;
+          return;
+        } catch (err) {
+          if (this.stopped) throw err;
+          log.warn({ leaf: this.store.name, err: { message: (err as Error).message } }, 'watch feed waits for the revision allocator');
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+    })();
+    return this.startedAt;
+  }
+
+  ready(): Promise<void> {
+    return this.start();
   }
 
   subscribe(listener: FeedListener): () => void {
@@ -51,7 +76,7 @@ export class LeafFeed implements Feed {
   }
 
   wake(): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.started) return;
     if (this.pumping) {
       this.again = true;
       return;

@@ -29,7 +29,14 @@ export class MergedFeed implements Feed {
    * Subscribes to every child, then fills in from history what the children had already
    * emitted above the lowest child position, so nothing between is lost.
    */
+  async ready(): Promise<void> {
+    await this.started;
+  }
+
+  private started: Promise<void> = Promise.resolve();
+
   async start(): Promise<void> {
+    await Promise.all(this.children.map((c) => c.feed.ready()));
     // Synchronously: subscribe to every child and note where each one stands. From here on a
     // child emits only revisions above its noted position, straight into `pending`.
     const noted = this.children.map((child) => {

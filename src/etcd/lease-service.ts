@@ -1,6 +1,6 @@
 // etcdserverpb.Lease: Grant, Revoke, KeepAlive (stream), TimeToLive, Leases.
 import type * as grpc from '@grpc/grpc-js';
-import type { Lessor } from '../lease/lessor.ts';
+import type { LeaseRegistry } from '../lease/lease-registry.ts';
 import type { Router } from '../router/router.ts';
 import { log } from '../telemetry/logger.ts';
 import { endRpcSpan, startStreamSpan } from '../telemetry/tracing.ts';
@@ -8,7 +8,7 @@ import { Errors, toGrpcError } from './errors.ts';
 import type { HeaderFn } from './header.ts';
 import { unaryHandler } from './rpc-handler.ts';
 
-export function leaseService(lessor: Lessor, router: Router, header: HeaderFn, track: StreamTracker): grpc.UntypedServiceImplementation {
+export function leaseService(lessor: LeaseRegistry, router: Router, header: HeaderFn, track: StreamTracker): grpc.UntypedServiceImplementation {
   const current = () => router.currentRevision();
   return {
     LeaseGrant: unaryHandler('/etcdserverpb.Lease/LeaseGrant', async (req: { TTL: number; ID: number }) => {
@@ -26,7 +26,7 @@ export function leaseService(lessor: Lessor, router: Router, header: HeaderFn, t
       return { header: h, ID: req.ID, TTL: t.ttl, grantedTTL: t.grantedTtl, keys: t.keys };
     }),
     LeaseLeases: unaryHandler('/etcdserverpb.Lease/LeaseLeases', async () => {
-      return { header: header(await current()), leases: lessor.list().map((ID) => ({ ID })) };
+      return { header: header(await current()), leases: (await lessor.list()).map((ID) => ({ ID })) };
     }),
     LeaseKeepAlive: (call: grpc.ServerDuplexStream<{ ID: number }, object>) => {
       const { span } = startStreamSpan('/etcdserverpb.Lease/LeaseKeepAlive', call.metadata);
@@ -35,15 +35,22 @@ export function leaseService(lessor: Lessor, router: Router, header: HeaderFn, t
         untrack();
         endRpcSpan(span, err);
       };
+      // Answers go out in request order: each waits for the previous one.
+      let previous: Promise<unknown> = Promise.resolve();
       call.on('data', (req: { ID: number }) => {
-        const ttl = lessor.keepAlive(req.ID);
-        current().then(
-          (rev) => {
+        const answer = previous.then(async () => {
+          const ttl = await lessor.keepAlive(req.ID);
+          return { ttl, rev: await current() };
+        });
+        previous = answer.catch(() => undefined);
+        answer.then(
+          ({ ttl, rev }) => {
             if (!call.writableEnded && !call.destroyed) call.write({ header: header(rev), ID: req.ID, TTL: ttl });
           },
           (err) => {
-            log.warn({ err }, 'keep-alive failed');
-            if (!call.writableEnded) call.emit('error', toGrpcError(err));
+            const status = toGrpcError(err);
+            if (status.unexpected) log.warn({ err }, 'keep-alive failed');
+            if (!call.writableEnded) call.emit('error', status);
           },
         );
       });

@@ -25,6 +25,11 @@ export interface RouterDeps {
   allocator: RevisionAllocator;
   feeds: Map<LeafStore, Feed>;
   leaseExists(id: number): boolean;
+  /**
+   * Awaited before a write txn with the lease IDs its puts use, so that leaseExists() (called
+   * synchronously inside the leaf transaction) can answer for them: LeaseRegistry.ensureKnown.
+   */
+  ensureLeases?(ids: readonly number[]): Promise<void>;
 }
 
 export class Router {
@@ -75,6 +80,8 @@ export class Router {
 
   async txn(req: TxnRequest): Promise<TxnOutcome> {
     const leaf = this.leafOfTxn(req);
+    const leases = leasesOfTxn(req);
+    if (leases.length > 0 && this.deps.ensureLeases) await this.deps.ensureLeases(leases);
     const outcome = await leaf.txn(req, { leaseExists: this.deps.leaseExists });
     return outcome;
   }
@@ -178,3 +185,16 @@ export class Router {
   }
 }
 
+
+/** Lease IDs the puts of a txn use, on both branches at every level (which run is not known yet). */
+export function leasesOfTxn(req: TxnRequest): number[] {
+  const ids = new Set<number>();
+  const visit = (r: TxnRequest) => {
+    for (const op of [...r.success, ...r.failure]) {
+      if (op.request === 'request_put' && op.request_put && op.request_put.lease !== 0) ids.add(op.request_put.lease);
+      else if (op.request === 'request_txn' && op.request_txn) visit(op.request_txn);
+    }
+  };
+  visit(req);
+  return [...ids];
+}

@@ -56,6 +56,8 @@ export class MvccStore implements LeafStore {
         await tx.run(this.sql.metaInsert, ['compact_rev', 0]);
         await tx.run(this.sql.metaInsert, ['compact_done', 0]);
       }
+      // Revision counter generation (DESIGN.md 4): 0 until a Redis counter is established.
+      if ((await this.meta(tx, 'generation')) === undefined) await tx.run(this.sql.metaInsert, ['generation', 0]);
       this.compacted = compacted ?? 0;
       this.physicallyCompacted = (await this.meta(tx, 'compact_done')) ?? 0;
     }));
@@ -135,12 +137,11 @@ export class MvccStore implements LeafStore {
     try {
       return await this.write(async (tx) => {
         const req = await build(tx);
-        const beginRev = await this.allocator.current();
         return executeTxn(
           {
             tx,
             sql: this.sql,
-            beginRev,
+            beginRev: () => this.allocator.current(),
             compactedRev: this.compacted,
             leaseExists: ctx.leaseExists,
             allocate: async () => {
@@ -180,10 +181,7 @@ export class MvccStore implements LeafStore {
 
   /** Records a newly established counter generation (before it is published in Redis). */
   async setGeneration(generation: number): Promise<void> {
-    await this.write(async (tx) => {
-      const { changes } = await tx.run(this.sql.metaUpdate, [generation, 'generation']);
-      if (changes === 0) await tx.run(this.sql.metaInsert, ['generation', generation]);
-    });
+    await this.write((tx) => tx.run(this.sql.metaUpdate, [generation, 'generation']));
   }
 
   /**

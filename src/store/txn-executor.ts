@@ -23,8 +23,12 @@ import {
 export interface TxnEnv {
   tx: WriteTx;
   sql: SqlText;
-  /** etcd's current revision when the txn starts (the read view's revision). */
-  beginRev: number;
+  /**
+   * etcd's current revision when the txn starts (the read view's revision). Asked only when
+   * needed (reads, deletes of nothing, failed compares): a plain write does not pay for it,
+   * which with Redis saves a round trip.
+   */
+  beginRev(): Promise<number>;
   compactedRev: number;
   leaseExists(id: number): boolean;
   /** Allocates this txn's revision; called at most once. */
@@ -61,8 +65,15 @@ class TxnRun {
   }
 
   /** The revision reads inside the txn see: the new one once something changed. */
-  private viewRev(): number {
-    return this.rev || this.env.beginRev;
+  private begin: Promise<number> | null = null;
+
+  beginRev(): Promise<number> {
+    this.begin ??= this.env.beginRev();
+    return this.begin;
+  }
+
+  private async viewRev(): Promise<number> {
+    return this.rev || (await this.beginRev());
   }
 
   private async revision(): Promise<number> {
@@ -119,10 +130,11 @@ class TxnRun {
   }
 
   private async range(r: RangeRequest) {
-    const rev = r.revision > 0 ? r.revision : this.viewRev();
-    const atHead = rev >= this.viewRev();
+    const view = await this.viewRev();
+    const rev = r.revision > 0 ? r.revision : view;
+    const atHead = rev >= view;
     const rows = await readRange(this.env.tx, this.env.sql, r, rev, atHead);
-    return { header: { revision: this.viewRev() }, ...rows };
+    return { header: { revision: view }, ...rows };
   }
 
   private async put(p: PutRequest) {
@@ -159,7 +171,7 @@ class TxnRun {
         await tx.run(sql.deleteCurrent, [kv.key]);
       }
     }
-    return { header: { revision: this.viewRev() }, deleted: victims.length, prev_kvs: d.prev_kv ? victims : [] };
+    return { header: { revision: await this.viewRev() }, deleted: victims.length, prev_kvs: d.prev_kv ? victims : [] };
   }
 }
 
@@ -181,10 +193,10 @@ export async function executeTxn(env: TxnEnv, req: TxnRequest): Promise<TxnOutco
     if (op.request !== 'request_range' || !op.request_range) return;
     const r = op.request_range;
     if (r.revision === 0) return;
-    if (r.revision > env.beginRev) throw Errors.futureRev();
+    if (r.revision > (await run.beginRev())) throw Errors.futureRev();
     if (r.revision < env.compactedRev) throw Errors.compacted();
   });
   const response = await run.apply(req);
-  response.header = { revision: run.writtenRev || env.beginRev };
+  response.header = { revision: run.writtenRev || (await run.beginRev()) };
   return { response, rev: run.writtenRev };
 }

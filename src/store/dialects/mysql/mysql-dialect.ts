@@ -12,7 +12,7 @@ import { SerialLock } from '../../serial-lock.ts';
 import type { SqlText } from '../../sql-text.ts';
 import { isClosedUnderUs, isConnectionLost, isMysqlUnavailable, MysqlClosedError } from './mysql-errors.ts';
 import { mysqlSchema, mysqlStatements, mysqlTables, mysqlWriteLock } from './mysql-schema.ts';
-import { killConnection, MysqlSession } from './mysql-session.ts';
+import { killConnection, MysqlSession, watched } from './mysql-session.ts';
 import { MysqlWriteTx } from './mysql-write-tx.ts';
 
 export interface MysqlOptions {
@@ -236,10 +236,8 @@ export class MysqlDialect implements Dialect {
     if (!state.commitPending) return;
     state.commitPending = false;
     // A read taking the connection meanwhile queues behind this COMMIT (mysql2 runs commands
-    // in order); one that times out leaves the connection stuck: it is dropped.
-    conn.query({ sql: 'COMMIT', timeout: this.clientTimeoutMs }, (err) => {
-      if (err) killConnection(conn);
-    });
+    // in order); if it gets no answer, the connection is dropped and that read fails over.
+    watched(conn, this.clientTimeoutMs, (cb) => conn.query('COMMIT', cb)).catch(() => killConnection(conn));
   }
 
   writeTx<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {

@@ -30,6 +30,34 @@ export function killConnection(conn: mysql.Connection): void {
   else conn.destroy();
 }
 
+type Callback<T> = (err: unknown, result: T) => void;
+
+/**
+ * Runs one mysql2 command with a watchdog: no answer within timeoutMs fails it (ETIMEDOUT) and
+ * kills the connection. mysql2's own per-query timeout does not cover the PREPARE in front of a
+ * first execute() and leaves the connection stuck with the command; this covers both.
+ */
+export function watched<T>(conn: mysql.Connection, timeoutMs: number | undefined, start: (cb: Callback<T>) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer =
+      timeoutMs === undefined
+        ? null
+        : setTimeout(() => {
+            settled = true;
+            reject(Object.assign(new Error(`MySQL did not answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+            killConnection(conn);
+          }, timeoutMs);
+    start((err, result) => {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
+      if (err) reject(err);
+      else resolve(result);
+    });
+  });
+}
+
 function bind(params: SqlParam[]): mysql.ExecuteValues[] {
   return params.map((p) => (typeof p === 'number' && Number.isSafeInteger(p) ? TypedParameter.BIGINT(p) : p));
 }
@@ -61,10 +89,7 @@ export class MysqlSession implements SqlRunner {
   /** Called when queued control statements fail (the writer's transaction is then lost). */
   onControlFailure: ((err: unknown) => void) | null = null;
 
-  /**
-   * @param timeoutMs client-side limit per round trip (a dead network); the connection must be
-   *   dropped after it fires.
-   */
+  /** @param timeoutMs client-side limit per round trip (a dead network): see watched(). */
   constructor(readonly conn: mysql.Connection, private readonly timeoutMs: number | undefined) {}
 
   defer(control: string): void {
@@ -82,25 +107,17 @@ export class MysqlSession implements SqlRunner {
   }
 
   /** Statements in one text-protocol round trip; the last one's result. */
-  text(statements: string[]): Promise<Result> {
-    return new Promise((resolve, reject) => {
-      this.conn.query<mysql.QueryResult>({ sql: statements.join('; '), timeout: this.timeoutMs }, (err, result) => {
-        if (err) return reject(err);
-        this.answered++;
-        // Several statements answer with one result each.
-        resolve(statements.length > 1 ? (result as unknown as Result[])[statements.length - 1] : (result as Result));
-      });
-    });
+  async text(statements: string[]): Promise<Result> {
+    const result = await watched<mysql.QueryResult>(this.conn, this.timeoutMs, (cb) => this.conn.query<mysql.QueryResult>(statements.join('; '), cb));
+    this.answered++;
+    // Several statements answer with one result each.
+    return statements.length > 1 ? (result as unknown as Result[])[statements.length - 1] : (result as Result);
   }
 
-  private exec(sql: string, params: SqlParam[]): Promise<Result> {
-    return new Promise((resolve, reject) => {
-      this.conn.execute<Result>({ sql, timeout: this.timeoutMs }, bind(params), (err, result) => {
-        if (err) return reject(err);
-        this.answered++;
-        resolve(result);
-      });
-    });
+  private async exec(sql: string, params: SqlParam[]): Promise<Result> {
+    const result = await watched<Result>(this.conn, this.timeoutMs, (cb) => this.conn.execute<Result>(sql, bind(params), cb));
+    this.answered++;
+    return result;
   }
 
   /**

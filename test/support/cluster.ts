@@ -1,0 +1,73 @@
+// Several etcd-tree nodes over the same leaves and the same Redis revision counter: what a
+// multi-node deployment is. Leaves are PostgreSQL/MariaDB tables with a fresh prefix; Redis
+// keys get a fresh prefix; both are removed when the cluster is destroyed.
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { startEtcdTree, type EtcdTreeNode } from './etcd-tree-process.ts';
+import { dropTables, sqlBackendYaml, uniqueTablePrefix, type SqlKind } from './sql-backends.ts';
+
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+
+export interface Cluster {
+  nodes: EtcdTreeNode[];
+  redisPrefix: string;
+  /** Starts node i again (after kill/stop) on its old port, same topology. */
+  restart(i: number): Promise<EtcdTreeNode>;
+  /** Deletes every Redis key of this cluster (Redis "restarted empty"). */
+  wipeRedis(): Promise<number>;
+  destroy(): Promise<void>;
+}
+
+export interface ClusterOptions {
+  nodes: number;
+  /** Leaves: name -> kind. The first one is the catch-all; the others get /<name>/ prefixes. */
+  leaves: Record<string, SqlKind>;
+  /** Extra routes YAML lines (e.g. '  - { prefix: /b/, to: b }'). */
+  routes?: string[];
+  args?: string[];
+}
+
+export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
+  const tables: Array<{ kind: SqlKind; prefix: string }> = [];
+  const backends = Object.entries(opts.leaves).map(([name, kind]) => {
+    const prefix = uniqueTablePrefix(name);
+    tables.push({ kind, prefix });
+    return sqlBackendYaml(name, kind, prefix);
+  });
+  const [first] = Object.keys(opts.leaves);
+  const topology = {
+    '00.yaml': `backends:\n${backends.join('')}routes:\n  - { prefix: "", to: ${first} }\n${(opts.routes ?? []).map((r) => `${r}\n`).join('')}`,
+  };
+  const redisPrefix = `etcd-tree-test:${randomBytes(4).toString('hex')}:`;
+  const args = ['--revision-store', REDIS_URL, '--revision-prefix', redisPrefix, ...(opts.args ?? [])];
+  const nodes: EtcdTreeNode[] = [];
+  const startOne = (i: number, reuse?: EtcdTreeNode) =>
+    startEtcdTree({ topology, args, port: reuse?.port, httpPort: reuse?.httpPort, dataDir: reuse?.dataDir, env: { LOG_LEVEL: 'warn' } }).then((n) => (nodes[i] = n));
+  try {
+    for (let i = 0; i < opts.nodes; i++) await startOne(i);
+  } catch (err) {
+    for (const n of nodes) await n.destroy();
+    throw err;
+  }
+  const redis = () => new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  const wipeRedis = async () => {
+    const r = redis();
+    try {
+      const keys = await r.keys(`${redisPrefix}*`);
+      return keys.length ? await r.del(...keys) : 0;
+    } finally {
+      r.disconnect();
+    }
+  };
+  return {
+    nodes,
+    redisPrefix,
+    restart: (i) => startOne(i, nodes[i]),
+    wipeRedis,
+    async destroy() {
+      for (const n of nodes) await n.destroy();
+      for (const t of tables) await dropTables(t.kind, t.prefix);
+      await wipeRedis();
+    },
+  };
+}

@@ -44,7 +44,7 @@ function listenAddressOf(url: string): { host: string; port: number; tls: boolea
 export async function startNode(config: NodeConfig): Promise<RunningNode> {
   initTracing('etcd-tree', { 'etcd_tree.node': config.name });
   const topology = loadTopology(config.topologyDir, config.dataDir);
-  const redis = config.revisionStore === 'memory' ? null : new RedisAllocator({ url: config.revisionStore, keyPrefix: config.revisionPrefix });
+  const redis = config.revisionStore === 'memory' ? null : new RedisAllocator({ url: config.revisionStore, keyPrefix: config.revisionPrefix, deadlineMs: config.revisionDeadlineMs });
   const allocator = redis ?? new MemoryAllocator();
   const registry = new LeafRegistry(allocator);
   const opened = await registry.openAll(topology);
@@ -54,7 +54,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const keeper = redis ? new GenerationKeeper(redis, () => registry.stores()) : null;
   await keeper?.ensure().catch((err) => log.warn({ err: { message: (err as Error).message } }, 'revision generation not established yet; writes answer UNAVAILABLE until it is'));
   keeper?.start();
-  const fencer = redis ? new Fencer(redis, () => registry.stores()) : null;
+  const fencer = redis ? new Fencer(redis, () => registry.stores(), Math.max(100, config.revisionDeadlineMs / 4)) : null;
   fencer?.start();
 
   // Opening seeded the allocator: revisions continue where the leaves stopped.

@@ -20,6 +20,8 @@ export interface NodeConfig {
   revisionStore: string;
   /** Prefix of the Redis keys: one tree per prefix. */
   revisionPrefix: string;
+  /** How long a revision may stay pending before another node fences it (Redis only). */
+  revisionDeadlineMs: number;
 }
 
 export const defaultConfig = (): NodeConfig => ({
@@ -39,6 +41,7 @@ export const defaultConfig = (): NodeConfig => ({
   logLevel: process.env.LOG_LEVEL ?? 'info',
   revisionStore: 'memory',
   revisionPrefix: 'etcd-tree:',
+  revisionDeadlineMs: 5000,
 });
 
 interface FlagSpec {
@@ -83,6 +86,10 @@ export const FLAGS: Record<string, FlagSpec> = {
       if (v !== 'memory' && !/^rediss?:\/\//.test(v)) throw new Error(`--revision-store takes "memory" or a redis:// URL, got "${v}"`);
       c.revisionStore = v;
     },
+  },
+  'revision-deadline': {
+    help: 'how long a revision may stay pending before a node fences it (default 5s; Redis only)',
+    apply: (c, v) => (c.revisionDeadlineMs = parseDuration(v)),
   },
   'revision-prefix': { help: 'prefix of the Redis keys (one tree per prefix; default etcd-tree:)', apply: (c, v) => (c.revisionPrefix = v) },
 };

@@ -7,6 +7,7 @@
 //                              answers), e.g. when writing a scenario
 import { startEtcdTree } from '../support/etcd-tree-process.ts';
 import { startRealEtcd } from '../support/real-etcd.ts';
+import { startCluster } from '../support/cluster.ts';
 import { startSqlNode } from '../support/sql-backends.ts';
 
 export interface RunningServer {
@@ -89,6 +90,16 @@ export const etcdTreeTargets: Target[] = [
   sqlTarget('postgres', { '00.yaml': `backends:\n{{pg:pg}}\n${catchAll('pg')}` }),
   sqlTarget('mysql', { '00.yaml': `backends:\n{{mysql:my}}\n${catchAll('my')}` }),
   sqlTarget('mixed', MIXED, MIXED_DEVIATIONS),
+  {
+    // One node of a two-node deployment (shared PostgreSQL leaf, Redis revisions): the other
+    // node is idle, but every revision, watermark and read index goes through Redis.
+    name: 'multi-node',
+    async start() {
+      const cluster = await startCluster({ nodes: 2, leaves: { pg: 'postgres' } });
+      const node = cluster.nodes[0];
+      return { endpoint: node.endpoint, stop: () => cluster.destroy(), output: () => node.output() };
+    },
+  },
 ];
 
 const selfCheckTarget: Target = { name: 'etcd-self-check', start: startReference };

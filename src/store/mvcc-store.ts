@@ -106,8 +106,17 @@ export class MvccStore implements LeafStore {
     }
     return this.read(async (tx) => {
       const head = Number((await tx.get<{ rev: number | null }>(this.sql.headRev))?.rev ?? 0);
+      // History may have been compacted by another node since this one last looked.
+      if (rev < head && rev < (await this.compactedIn(tx))) throw Errors.compacted();
       return readRange(tx, this.sql, req, rev, rev >= head);
     });
+  }
+
+  /** The compacted revision as the snapshot sees it (other nodes compact shared leaves too). */
+  private async compactedIn(tx: ReadTx): Promise<number> {
+    const rev = (await this.meta(tx, 'compact_rev')) ?? 0;
+    if (rev > this.compacted) this.compacted = rev;
+    return this.compacted;
   }
 
   private write<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
@@ -232,6 +241,9 @@ export class MvccStore implements LeafStore {
 
   events(after: number, upTo: number, limit: number): Promise<EventsPage> {
     return this.read(async (tx) => {
+      // A watch may start at the compacted revision itself, not below it.
+      const compacted = await this.compactedIn(tx);
+      if (after + 1 < compacted) throw new CompactedError(compacted);
       let rows = await tx.all<any>(this.sql.events, [after, upTo, limit]);
       let complete = upTo;
       if (rows.length === limit && limit > 0) {
@@ -294,6 +306,13 @@ function shortReason(err: unknown): string {
   let reason = message.split('\n')[0].replace(/([a-z][a-z0-9+.-]*:\/\/)[^@\s/]*@/gi, '$1***@');
   if (typeof e?.code === 'string' && !reason.includes(e.code)) reason = `${e.code}: ${reason}`;
   return reason.length > 200 ? `${reason.slice(0, 200)}...` : reason;
+}
+
+/** History asked for is gone: the watch gets etcd's compact_revision answer. */
+export class CompactedError extends Error {
+  constructor(readonly compactRevision: number) {
+    super(`history below revision ${compactRevision} is compacted`);
+  }
 }
 
 function rowToEvent(r: any, rev: number): MvccEvent {

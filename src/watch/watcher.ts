@@ -51,6 +51,18 @@ export class Watcher implements FeedListener {
 
   /** Catches up from history, then attaches to the feed. */
   async start(): Promise<void> {
+    try {
+      await this.catchUp();
+    } catch (err) {
+      // Compacted meanwhile (possibly by another node): etcd's compact_revision answer.
+      const compactRevision = (err as { compactRevision?: unknown }).compactRevision;
+      if (typeof compactRevision !== 'number') throw err;
+      this.sink.compacted(this, compactRevision);
+      this.close();
+    }
+  }
+
+  private async catchUp(): Promise<void> {
     const compacted = this.feed.compactedRevision();
     if (this.nextRev < compacted) {
       this.sink.compacted(this, compacted);

@@ -15,6 +15,8 @@ import { connectEtcd, type EtcdClient } from '../../../support/etcd-client.ts';
 import { startEtcdTree, type StartOptions } from '../../../support/etcd-tree-process.ts';
 import { freePort } from '../../../support/ports.ts';
 import { startRealEtcd } from '../../../support/real-etcd.ts';
+import { startCluster } from '../../../support/cluster.ts';
+import { startSqlNode } from '../../../support/sql-backends.ts';
 import { killWithWorker } from './server-process.ts';
 
 export interface EtcdTls {
@@ -118,14 +120,68 @@ export function realEtcdTarget(): EtcdTarget {
   };
 }
 
+/**
+ * One node on the mixed topology: the default SQLite leaf, Events in PostgreSQL, the CRDs'
+ * objects (example.com group, see scenarios/custom-resources.ts) in MariaDB.
+ */
+export function etcdTreeMixedTarget(name = 'etcd-tree-mixed'): EtcdTarget {
+  return {
+    name,
+    async start() {
+      const node = await startSqlNode(
+        {
+          '00.yaml': [
+            'backends:',
+            '  local:',
+            '    kind: sqlite',
+            '    path: default.db',
+            '{{pg:events}}',
+            '{{mysql:crds}}',
+            'routes:',
+            '  - { prefix: "", to: local }',
+            '  - { prefix: /registry/events/, to: events }',
+            '  - { prefix: /registry/apiextensions.kubernetes.io/, to: crds }',
+            '',
+          ].join('\n'),
+        },
+        { args: progressArgs },
+      );
+      killWithWorker(node.process);
+      return { endpoints: [node.endpoint], connect: () => connectExact(node.endpoint), output: () => node.output(), stop: () => node.destroyAll() };
+    },
+  };
+}
+
+/** Two nodes over a shared PostgreSQL leaf and Redis revisions; the servers get both endpoints. */
+export function etcdTreeTwoNodesTarget(name = 'etcd-tree-2-nodes'): EtcdTarget {
+  return {
+    name,
+    async start() {
+      const cluster = await startCluster({ nodes: 2, leaves: { pg: 'postgres' }, args: progressArgs });
+      for (const n of cluster.nodes) killWithWorker(n.process);
+      return {
+        endpoints: cluster.nodes.map((n) => n.endpoint),
+        connect: () => connectExact(cluster.nodes[0].endpoint),
+        output: () => cluster.nodes.map((n) => n.output()).join('\n'),
+        stop: () => cluster.destroy(),
+      };
+    },
+  };
+}
+
 const known: Record<string, () => EtcdTarget> = {
   'etcd-tree': () => etcdTreeTarget(),
   'etcd-tree-tls': () => etcdTreeTlsTarget(),
+  'etcd-tree-mixed': () => etcdTreeMixedTarget(),
+  'etcd-tree-2-nodes': () => etcdTreeTwoNodesTarget(),
   etcd35: realEtcdTarget,
 };
 
+/** What `npm test` runs: the embedded default, the mixed topology and a two-node deployment. */
+const DEFAULT_TARGETS = 'etcd-tree,etcd-tree-mixed,etcd-tree-2-nodes';
+
 export function selectTargets(env = process.env.K8S_E2E_TARGETS): EtcdTarget[] {
-  const names = (env ?? 'etcd-tree').split(',').map((s) => s.trim()).filter(Boolean);
+  const names = (env ?? DEFAULT_TARGETS).split(',').map((s) => s.trim()).filter(Boolean);
   return names.map((n) => {
     const make = known[n];
     if (!make) throw new Error(`K8S_E2E_TARGETS: unknown target ${n} (known: ${Object.keys(known).join(', ')})`);

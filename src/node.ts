@@ -11,7 +11,9 @@ import { kvService } from './etcd/kv-service.ts';
 import { leaseService } from './etcd/lease-service.ts';
 import { maintenanceService } from './etcd/maintenance-service.ts';
 import { watchService } from './etcd/watch-service.ts';
-import { Lessor } from './lease/lessor.ts';
+import type { LeaseRegistry } from './lease/lease-registry.ts';
+import { LeafLessor } from './lease/leaf-lessor.ts';
+import { RedisLessor } from './lease/redis-lessor.ts';
 import { Fencer } from './revision/fencer.ts';
 import { GenerationKeeper } from './revision/generation-keeper.ts';
 import { MemoryAllocator } from './revision/memory-allocator.ts';
@@ -60,15 +62,21 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   // Opening seeded the allocator: revisions continue where the leaves stopped.
   const floor = await allocator.current();
 
-  let lessor: Lessor | undefined;
+  let lessor: LeaseRegistry | undefined;
   const router = new Router({
     routes: LeafRegistry.routesOf(topology, opened),
     allocator,
     feeds: LeafRegistry.feedsOf(opened),
     leaseExists: (id) => lessor!.exists(id),
+    ensureLeases: (ids) => lessor!.ensureKnown(ids),
   });
   // Leases live in the leaf of the catch-all route.
-  lessor = new Lessor(router.routeTable.leafFor(Buffer.alloc(0)), router);
+  // Leases are persisted in the catch-all's leaf (with Redis too: Redis may lose them); with
+  // several nodes their deadlines and keep-alives live in Redis.
+  const home = router.routeTable.leafFor(Buffer.alloc(0));
+  lessor = redis
+    ? new RedisLessor(home, router, { url: config.revisionStore, keyPrefix: config.revisionPrefix, nodeName: config.name })
+    : new LeafLessor(home, router);
   await lessor.start();
 
   // Hot reload: open the new leaves, refuse a table that would hide existing keys, swap.
@@ -159,7 +167,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         });
         topologyWatcher.close();
         await topologyWatcher.settled();
-        lessor!.stop();
+        await lessor!.stop();
         keeper?.stop();
         fencer?.stop();
         setLeafSampler(null);

@@ -1,8 +1,18 @@
 // The lessor's Redis connections: fail fast instead of queueing, reconnect by themselves, and
 // turn every failure into etcd-tree's UNAVAILABLE (never an unhandled error event, never a hang).
+import { status as Code } from '@grpc/grpc-js';
 import { Redis, type RedisOptions } from 'ioredis';
 import { Errors, EtcdError } from '../etcd/errors.ts';
 import { log } from '../telemetry/logger.ts';
+import { NO_LEASES } from './redis-lease-scripts.ts';
+
+/** UNAVAILABLE because Redis lost the lease records (restarted empty) and they are not restored yet. */
+export class LeasesNotLoaded extends EtcdError {
+  constructor() {
+    super(Code.UNAVAILABLE, 'etcd-tree: leases unavailable: Redis lost the lease records (restarted empty?); they are being restored from the home leaf, retry');
+    this.name = 'LeasesNotLoaded';
+  }
+}
 
 export interface LeaseConnectionOptions {
   url: string;
@@ -83,6 +93,7 @@ export class LeaseConnection {
     if (err instanceof EtcdError) return err;
     if (this.closed) return Errors.unavailable('the lessor is stopped');
     const e = err as { name?: string };
+    if (e?.name === 'ReplyError' && firstLine(err).startsWith(`${NO_LEASES} `)) return new LeasesNotLoaded();
     // A reply error other than "cannot serve now" is a bug of ours: keep it (UNKNOWN, logged).
     if (e?.name === 'ReplyError' && !/^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|OOM|NOREPLICAS|NOSCRIPT)\b/.test(firstLine(err))) {
       return new Error(`redis: ${firstLine(err)}`);

@@ -5,12 +5,18 @@
 // leaf (one write per leaf: one delete event per key), then removes the record. A claim that is
 // not finished (the claimer crashed or lost Redis) falls due again and another node takes over;
 // a second deletion pass finds no keys, so no key is deleted twice.
+//
+// Every lease is also persisted in the home leaf (its lease table, as the single-node lessor
+// keeps it), so Redis losing its data loses no lease: until a node reloaded the records (with
+// their full TTL, as etcd after a leader change) lease calls answer UNAVAILABLE. This also
+// carries leases over from single-node mode.
 import { randomBytes } from 'node:crypto';
 import { Errors } from '../etcd/errors.ts';
+import type { LeafStore } from '../store/leaf-store.ts';
 import { log } from '../telemetry/logger.ts';
 import { MAX_LEASE_TTL, MIN_LEASE_TTL, randomLeaseId, type LeaseKeys, type LeaseRegistry, type LeaseTimeToLive } from './lease-registry.ts';
 import { LiveLeaseCache } from './live-lease-cache.ts';
-import { LeaseConnection } from './redis-lease-connection.ts';
+import { LeaseConnection, LeasesNotLoaded } from './redis-lease-connection.ts';
 import { LeaseRedisKeys, LeaseScripts } from './redis-lease-scripts.ts';
 
 export interface RedisLessorOptions {
@@ -40,6 +46,9 @@ export interface RedisLessorOptions {
   maxClaimsPerCheck?: number;
 }
 
+/** Leases restored per script call. */
+const RESTORE_BATCH = 500;
+
 /** Extra lifetime vouched for in Redis beyond cacheMaxAgeMs: clock-rate differences, scheduling. */
 const VOUCH_MARGIN_MS = 100;
 /** How often a Revoke waiting for another node's revocation looks again. */
@@ -64,10 +73,12 @@ export class RedisLessor implements LeaseRegistry {
   private readonly revoking = new Map<number, Promise<boolean>>();
   private timer: NodeJS.Timeout | null = null;
   private scanning = false;
+  /** A reload of the records from the home leaf in progress (after Redis lost them). */
+  private restoring: Promise<void> | null = null;
   private scanFailing = false;
   private stopped = false;
 
-  constructor(private readonly leaseKeys: LeaseKeys, opts: RedisLessorOptions) {
+  constructor(private readonly home: LeafStore, private readonly leaseKeys: LeaseKeys, opts: RedisLessorOptions) {
     const name = opts.nodeName ?? 'node';
     const common = { url: opts.url, connectWaitMs: opts.connectWaitMs ?? 1000, commandTimeoutMs: opts.commandTimeoutMs ?? 2000 };
     this.conn = new LeaseConnection({ ...common, name: `etcd-tree-leases-${name}` });
@@ -93,7 +104,9 @@ export class RedisLessor implements LeaseRegistry {
     });
   }
 
+  /** Never fails for Redis being unreachable: lease calls answer UNAVAILABLE until it is back. */
   async start(): Promise<void> {
+    await this.restoreIfLost().catch((err) => log.warn({ err: (err as Error).message }, 'lease records not checked yet; the expiry checks retry'));
     this.timer = setInterval(() => void this.expire(), this.expiryCheckMs);
     this.timer.unref();
   }
@@ -109,16 +122,25 @@ export class RedisLessor implements LeaseRegistry {
   async grant(ttl: number, requestedId: number): Promise<{ id: number; ttl: number }> {
     if (ttl > MAX_LEASE_TTL) throw Errors.leaseTTLTooLarge();
     const granted = Math.max(ttl, MIN_LEASE_TTL);
+    let id = requestedId;
     if (requestedId !== 0) {
-      if (!(await this.conn.run(() => this.scripts.grant(requestedId, granted)))) throw Errors.leaseExist();
-      return { id: requestedId, ttl: granted };
+      if (!(await this.redis(() => this.scripts.grant(requestedId, granted)))) throw Errors.leaseExist();
+    } else {
+      // Random IDs below 2^53 collide about never; the script refuses one that exists anyway.
+      for (let attempt = 0; ; attempt++) {
+        if (attempt === 8) throw Errors.unavailable('could not find a free lease ID; retry');
+        id = randomLeaseId();
+        if (await this.redis(() => this.scripts.grant(id, granted))) break;
+      }
     }
-    // Random IDs below 2^53 collide about never; the script refuses one that exists anyway.
-    for (let attempt = 0; attempt < 8; attempt++) {
-      const id = randomLeaseId();
-      if (await this.conn.run(() => this.scripts.grant(id, granted))) return { id, ttl: granted };
+    // Redis made the ID ours; the home leaf keeps the lease should Redis lose its data.
+    try {
+      await this.home.saveLease({ id, ttl: granted });
+    } catch (err) {
+      await this.conn.run(() => this.scripts.ungrant(id)).catch(() => undefined); // else it just expires, with no keys
+      throw err;
     }
-    throw Errors.unavailable('could not find a free lease ID; retry');
+    return { id, ttl: granted };
   }
 
   async revoke(id: number): Promise<void> {
@@ -129,7 +151,7 @@ export class RedisLessor implements LeaseRegistry {
         if (await running) return;
       } else {
         const token = this.newToken();
-        const claim = await this.conn.run(() => this.scripts.claim(id, token, this.claimMs));
+        const claim = await this.redis(() => this.scripts.claim(id, token, this.claimMs));
         if (claim.kind === 'missing') {
           if (first) throw Errors.leaseNotFound();
           return; // revoked meanwhile (by another node)
@@ -144,17 +166,17 @@ export class RedisLessor implements LeaseRegistry {
   }
 
   keepAlive(id: number): Promise<number> {
-    return this.conn.run(() => this.scripts.keepAlive(id));
+    return this.redis(() => this.scripts.keepAlive(id));
   }
 
   async timeToLive(id: number, withKeys: boolean): Promise<LeaseTimeToLive | null> {
-    const t = await this.conn.run(() => this.scripts.timeToLive(id));
+    const t = await this.redis(() => this.scripts.timeToLive(id));
     if (!t) return null;
     return { ttl: Math.trunc(t.remainingMs / 1000), grantedTtl: t.grantedTtl, keys: withKeys ? await this.leaseKeys.keysOfLease(id) : [] };
   }
 
   list(): Promise<number[]> {
-    return this.conn.run(() => this.scripts.list());
+    return this.redis(() => this.scripts.list());
   }
 
   exists(id: number): boolean {
@@ -188,7 +210,7 @@ export class RedisLessor implements LeaseRegistry {
   /** Asks Redis which of `ids` may take keys, vouching for them there (see live-lease-cache.ts). */
   private async fetch(ids: number[]): Promise<void> {
     const sentAt = this.cache.now();
-    const live = await this.conn.run(() => this.scripts.vouch(ids, this.cache.maxAgeMs + VOUCH_MARGIN_MS));
+    const live = await this.redis(() => this.scripts.vouch(ids, this.cache.maxAgeMs + VOUCH_MARGIN_MS));
     ids.forEach((id, i) => this.cache.record(id, live[i], sentAt));
   }
 
@@ -209,7 +231,7 @@ export class RedisLessor implements LeaseRegistry {
    */
   private async revokeClaimed(id: number, token: string, waitMs: number): Promise<boolean> {
     this.cache.invalidate(id);
-    const extend = () => this.conn.run(() => this.scripts.extendClaim(id, token, this.claimMs));
+    const extend = () => this.redis(() => this.scripts.extendClaim(id, token, this.claimMs));
     let warned = false;
     const heartbeat = setInterval(() => {
       if (this.stopped) return clearInterval(heartbeat);
@@ -223,7 +245,8 @@ export class RedisLessor implements LeaseRegistry {
       if (waitMs > 0) await sleep(waitMs);
       if (!(await extend())) return false;
       await this.leaseKeys.revokeLeaseKeys(id);
-      await this.conn.run(() => this.scripts.finish(id, token));
+      await this.home.deleteLease(id);
+      await this.redis(() => this.scripts.finish(id, token));
       return true;
     } finally {
       clearInterval(heartbeat);
@@ -239,7 +262,7 @@ export class RedisLessor implements LeaseRegistry {
       const limit = Math.max(0, this.maxClaims - this.revoking.size);
       if (limit === 0) return;
       const token = this.newToken();
-      const claimed = await this.conn.run(() => this.scripts.claimExpired(token, this.claimMs, limit));
+      const claimed = await this.redis(() => this.scripts.claimExpired(token, this.claimMs, limit));
       if (this.scanFailing) log.info('lease expiry checks work again');
       this.scanFailing = false;
       for (const { id, waitMs } of claimed) {
@@ -253,6 +276,39 @@ export class RedisLessor implements LeaseRegistry {
     } finally {
       this.scanning = false;
     }
+  }
+
+  /** Runs a script; when Redis lost the records, starts reloading them (and still fails this call). */
+  private async redis<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await this.conn.run(fn);
+    } catch (err) {
+      if (err instanceof LeasesNotLoaded) void this.restoreIfLost().catch((e) => log.warn({ err: (e as Error).message }, 'could not restore lease records; retrying'));
+      throw err;
+    }
+  }
+
+  /**
+   * Loads the home leaf's lease records into Redis when Redis does not have them (first start,
+   * Redis restarted empty, or a switch from single-node mode). Idempotent: several nodes may
+   * do it at once; leases Redis has are left alone.
+   */
+  private restoreIfLost(): Promise<void> {
+    this.restoring ??= (async () => {
+      try {
+        if ((await this.conn.run((c) => c.exists(this.keys.restored))) === 1) return;
+        const records = await this.home.listLeases();
+        let added = 0;
+        for (let i = 0; i < records.length; i += RESTORE_BATCH) {
+          added += await this.conn.run(() => this.scripts.restore(records.slice(i, i + RESTORE_BATCH), this.cache.maxAgeMs + VOUCH_MARGIN_MS));
+        }
+        await this.conn.run(() => this.scripts.markRestored());
+        if (added > 0) log.info({ leases: records.length, added }, 'lease records loaded into redis from the home leaf');
+      } finally {
+        this.restoring = null;
+      }
+    })();
+    return this.restoring;
   }
 
   private newToken(): string {

@@ -1,7 +1,7 @@
 // The router turns etcd requests into work on leaves: it picks the leaf (or leaves) for the
 // keys, takes the read index, checks revisions against compaction, and refuses transactions
 // that span leaves. Services talk only to this class; leaves, allocator and feeds sit behind.
-import { Errors } from '../etcd/errors.ts';
+import { Errors, EtcdError } from '../etcd/errors.ts';
 import type { RevisionAllocator } from '../revision/allocator.ts';
 import type { LeafStore } from '../store/leaf-store.ts';
 import type { TxnOutcome } from '../store/txn-executor.ts';
@@ -19,6 +19,8 @@ import type { Feed } from '../watch/feed.ts';
 import { MergedFeed } from '../watch/merged-feed.ts';
 import { mergeRanges } from './range-merge.ts';
 import type { RouteTable } from './route-table.ts';
+
+const LEASE_NOT_FOUND = Errors.leaseNotFound().message;
 
 export interface RouterDeps {
   routes: RouteTable;
@@ -81,9 +83,18 @@ export class Router {
   async txn(req: TxnRequest): Promise<TxnOutcome> {
     const leaf = this.leafOfTxn(req);
     const leases = leasesOfTxn(req);
-    if (leases.length > 0 && this.deps.ensureLeases) await this.deps.ensureLeases(leases);
-    const outcome = await leaf.txn(req, { leaseExists: this.deps.leaseExists });
-    return outcome;
+    if (leases.length === 0 || !this.deps.ensureLeases) return leaf.txn(req, { leaseExists: this.deps.leaseExists });
+    const ensure = () => this.deps.ensureLeases!(leases);
+    await ensure();
+    try {
+      return await leaf.txn(req, { leaseExists: this.deps.leaseExists });
+    } catch (err) {
+      // The answer ensureLeases got may have aged out while the txn waited for the leaf's write
+      // lock; the refused txn changed nothing, so ask again and retry once.
+      if (!(err instanceof EtcdError && err.message === LEASE_NOT_FOUND)) throw err;
+      await ensure();
+      return leaf.txn(req, { leaseExists: this.deps.leaseExists });
+    }
   }
 
   async put(req: PutRequest): Promise<PutResponse> {
@@ -184,7 +195,6 @@ export class Router {
     return [...leaves][0];
   }
 }
-
 
 /** Lease IDs the puts of a txn use, on both branches at every level (which run is not known yet). */
 export function leasesOfTxn(req: TxnRequest): number[] {

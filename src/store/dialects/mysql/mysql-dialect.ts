@@ -7,7 +7,7 @@
 // a key longer than the key column fails instead of being truncated. A dead connection is
 // replaced by the next transaction; idle connections' errors are caught.
 import mysql from 'mysql2';
-import type { Dialect, ReadTx, WriteTx } from '../../dialect.ts';
+import type { Dialect, ReadTx, SqlParam, WriteTx } from '../../dialect.ts';
 import { SerialLock } from '../../serial-lock.ts';
 import type { SqlText } from '../../sql-text.ts';
 import { isClosedUnderUs, isConnectionLost, isMysqlUnavailable, MysqlClosedError } from './mysql-errors.ts';
@@ -37,6 +37,11 @@ const PREFIX = /^[A-Za-z0-9_]*$/;
  */
 const COMMIT_DELAY_MS = 20;
 
+/** close() waits this long for goodbyes; then it cuts the sockets (a silent network never answers). */
+const CLOSE_GRACE_MS = 1_000;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
 /** A pooled reader's session settings and deferred COMMIT. */
 interface ReaderState {
   commitPending: boolean;
@@ -59,6 +64,8 @@ export class MysqlDialect implements Dialect {
   private readonly writeLock = new SerialLock();
   /** Pool connections whose session settings are made (and that have an error listener). */
   private readonly readers = new WeakMap<mysql.Connection, ReaderState>();
+  /** Every reader connection the pool made (close() may have to cut them). */
+  private readonly readerConnections = new Set<mysql.PoolConnection>();
   /** MariaDB or MySQL: they spell the statement timeout differently. Known after the first connection. */
   private mariadb: boolean | undefined;
   private prefix = '';
@@ -141,10 +148,21 @@ export class MysqlDialect implements Dialect {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.writeLock.run(async () => this.dropWriter());
+    await this.writeLock.run(async () => {
+      const w = this.writer;
+      this.writer = null;
+      if (!w) return;
+      w.alive = false;
+      const ended = new Promise<boolean>((resolve) => w.conn.end(() => resolve(true)));
+      if (!(await Promise.race([ended, sleep(CLOSE_GRACE_MS).then(() => false)]))) killConnection(w.conn);
+    });
     const pool = this.pool;
     this.pool = null;
-    if (pool) await new Promise<void>((resolve) => pool.end(() => resolve()));
+    if (!pool) return;
+    const ended = new Promise<boolean>((resolve) => pool.end(() => resolve(true)));
+    if (await Promise.race([ended, sleep(CLOSE_GRACE_MS).then(() => false)])) return;
+    for (const conn of this.readerConnections) killConnection(conn);
+    await Promise.race([ended, sleep(CLOSE_GRACE_MS)]);
   }
 
   private async connectWriter(): Promise<Writer> {
@@ -186,10 +204,16 @@ export class MysqlDialect implements Dialect {
   }
 
   readTx<T>(fn: (tx: ReadTx) => Promise<T>): Promise<T> {
-    return this.read(fn, true);
+    return this.onReader(true, fn, true);
   }
 
-  private async read<T>(fn: (tx: ReadTx) => Promise<T>, mayRetry: boolean): Promise<T> {
+  /** One statement on its own: autocommit, its own consistent read, one round trip. */
+  readOnce<T>(sql: string, params: SqlParam[]): Promise<T[]> {
+    return this.onReader(false, (session) => session.all<T>(sql, params), true);
+  }
+
+  /** Runs fn on a pooled reader, in a consistent-snapshot transaction or (inTransaction false) not. */
+  private async onReader<T>(inTransaction: boolean, fn: (tx: MysqlSession) => Promise<T>, mayRetry: boolean): Promise<T> {
     const conn = await this.getConnection();
     const session = new MysqlSession(conn, this.clientTimeoutMs);
     let state = this.readers.get(conn);
@@ -199,21 +223,26 @@ export class MysqlDialect implements Dialect {
       if (!state) {
         // mysql2's own pool listener is a `once`: a second error event would be unhandled.
         conn.on('error', () => undefined);
+        this.readerConnections.add(conn);
+        const forget = () => this.readerConnections.delete(conn);
+        conn.once('end', forget);
+        conn.once('error', forget);
         await this.setUp(session, 'REPEATABLE READ');
         this.readers.set(conn, (state = { commitPending: false, timer: null }));
         session.answered = 0;
       }
+      // The previous read's COMMIT goes first: nothing may run in its read view.
       tookCommit = state.commitPending;
       state.commitPending = false;
       if (tookCommit) session.defer('COMMIT');
-      session.defer(START_READ);
+      if (inTransaction) session.defer(START_READ);
       result = await fn(session);
     } catch (err) {
       if (isConnectionLost(err)) {
         killConnection(conn);
         // A pooled connection that died while idle fails on its first round trip: the read
         // had not begun, so it runs again on another connection.
-        if (mayRetry && session.answered === 0 && isClosedUnderUs(err)) return this.read(fn, false);
+        if (mayRetry && session.answered === 0 && isClosedUnderUs(err)) return this.onReader(inTransaction, fn, false);
       } else {
         session.text(['ROLLBACK']).then(
           () => conn.release(),
@@ -222,10 +251,10 @@ export class MysqlDialect implements Dialect {
       }
       throw err;
     }
-    // The caller has its answer; COMMIT goes out with the connection's next START TRANSACTION,
-    // or alone a little later if the connection stays idle.
+    // The caller has its answer. A transaction's COMMIT goes out with the connection's next
+    // use, or alone a little later if the connection stays idle.
     const s = state;
-    s.commitPending = session.answered > 0 || tookCommit;
+    s.commitPending = session.answered > 0 ? inTransaction : tookCommit;
     if (s.commitPending && !s.timer) s.timer = setTimeout(() => this.commitIdle(conn, s), COMMIT_DELAY_MS).unref();
     conn.release();
     return result;

@@ -1,6 +1,6 @@
 // MySQL/MariaDB spellings of the store's tables and statements: sql-text.ts with the upsert as
-// ON DUPLICATE KEY UPDATE and a compaction MySQL accepts; InnoDB tables, keys VARBINARY, values
-// LONGBLOB, no partial index.
+// ON DUPLICATE KEY UPDATE, a compaction and a head read MySQL runs well; InnoDB tables, keys
+// VARBINARY, values LONGBLOB, no partial index.
 import { sqlText, type SqlText } from '../../sql-text.ts';
 
 /**
@@ -41,6 +41,17 @@ export function mysqlStatements(p: string): SqlText {
     // DELETE joining the log with itself says the same (same parameters: lo, hi).
     compactSuperseded: `DELETE l FROM ${p}log l JOIN ${p}log s ON l.k = s.k AND l.rev = s.prev_rev
       WHERE s.rev >= ? AND s.rev < ? AND s.prev_rev > 0`,
+    // The shared form (a LEFT JOIN keeping the head when no key matches) makes MySQL sort the
+    // whole range before the LIMIT, and every single-statement way to keep the head for an
+    // empty range costs a temporary table. So: two statements, the rows (each with the head)
+    // in key order up to the limit, then the head alone; mysql-session.ts answers a text of
+    // several statements with the first non-empty result. Read after the rows, that head can
+    // only be higher than theirs: the caller, which checks it is not above its revision, stays
+    // exact (an empty range at a head <= rev is empty at rev).
+    headAndCurrentRows: (b, withValue, limited) =>
+      `SELECT (SELECT max(rev) FROM ${p}log) AS head, k, create_rev, mod_rev, version, lease${withValue ? ', value' : ''}
+       FROM ${p}kv WHERE ${b === 'bounded' ? 'k >= ? AND k < ?' : 'k >= ?'} ORDER BY k${limited ? ' LIMIT ?' : ''};
+       SELECT max(rev) AS head, NULL AS k FROM ${p}log`,
   };
 }
 

@@ -78,6 +78,18 @@ interface Statement {
   params: SqlParam[];
 }
 
+/** The statements of a text (split at `;`; store SQL has none in literals), each with its parameters. */
+function splitStatements(statement: Statement): Statement[] {
+  if (!statement.sql.includes(';')) return [statement];
+  let next = 0;
+  return statement.sql.split(';').map((sql) => {
+    const n = sql.split('?').length - 1;
+    const params = statement.params.slice(next, next + n);
+    next += n;
+    return { sql, params };
+  });
+}
+
 /** Queued work, in order: control statements or write statements. */
 type Queued = { control: string } | { write: Statement };
 
@@ -106,12 +118,17 @@ export class MysqlSession implements SqlRunner {
     this.onControlFailure = null;
   }
 
-  /** Statements in one text-protocol round trip; the last one's result. */
-  async text(statements: string[]): Promise<Result> {
+  /** Statements in one text-protocol round trip; one result per statement. */
+  private async textAll(statements: string[]): Promise<Result[]> {
     const result = await watched<mysql.QueryResult>(this.conn, this.timeoutMs, (cb) => this.conn.query<mysql.QueryResult>(statements.join('; '), cb));
     this.answered++;
-    // Several statements answer with one result each.
-    return statements.length > 1 ? (result as unknown as Result[])[statements.length - 1] : (result as Result);
+    return statements.length > 1 ? (result as unknown as Result[]) : [result as Result];
+  }
+
+  /** Statements in one text-protocol round trip; the last one's result. */
+  async text(statements: string[]): Promise<Result> {
+    const results = await this.textAll(statements);
+    return results[results.length - 1];
   }
 
   private async exec(sql: string, params: SqlParam[]): Promise<Result> {
@@ -123,43 +140,58 @@ export class MysqlSession implements SqlRunner {
   /**
    * Sends the queue and then `final` (if any): runs of control and small statements as one
    * text query each, a statement with large parameters alone. A failed control statement is
-   * reported to onControlFailure. Returns the last result.
+   * reported to onControlFailure. Returns the answer to `final` (or the last result).
+   *
+   * A `final` text of several statements (mysql-schema.ts: a statement with a fallback) is
+   * sent as they are, parameters inline, and answered with the first non-empty result.
    */
   async flush(final?: Statement): Promise<Result | undefined> {
     const items: Array<string | Statement> = this.queue.map((q) => ('control' in q ? q.control : q.write));
     this.queue = [];
-    if (final) items.push(final);
+    const parts = final ? splitStatements(final) : [];
     let result: Result | undefined;
     let batch: string[] = [];
-    const sendBatch = async () => {
-      if (batch.length === 0) return;
+    const sendBatch = async (): Promise<Result[]> => {
+      if (batch.length === 0) return [];
       const statements = batch;
       batch = [];
       try {
-        result = await this.text(statements);
+        const results = await this.textAll(statements);
+        result = results[results.length - 1];
+        return results;
       } catch (err) {
         if (isControlFailure(err)) this.onControlFailure?.(err);
+        throw translateMysqlError(err);
+      }
+    };
+    const sendAlone = async (item: Statement) => {
+      await sendBatch();
+      try {
+        result = await this.exec(item.sql, item.params);
+      } catch (err) {
         throw translateMysqlError(err);
       }
     };
     for (const item of items) {
       if (typeof item === 'string') batch.push(item);
       else if (inlineable(item.params)) batch.push(mysql.format(item.sql, item.params));
-      else {
-        await sendBatch();
-        try {
-          result = await this.exec(item.sql, item.params);
-        } catch (err) {
-          throw translateMysqlError(err);
-        }
-      }
+      else await sendAlone(item);
     }
-    await sendBatch();
+    if (parts.length === 1 && !inlineable(parts[0].params)) {
+      await sendAlone(parts[0]);
+      return result;
+    }
+    for (const part of parts) batch.push(mysql.format(part.sql, part.params));
+    const results = await sendBatch();
+    if (parts.length > 1) {
+      const answers = results.slice(results.length - parts.length);
+      return answers.find((r) => Array.isArray(r) && r.length > 0) ?? answers[answers.length - 1];
+    }
     return result;
   }
 
   private async query(sql: string, params: SqlParam[]): Promise<Result> {
-    if (this.queue.length > 0) return (await this.flush({ sql, params }))!;
+    if (this.queue.length > 0 || sql.includes(';')) return (await this.flush({ sql, params }))!;
     try {
       return await this.exec(sql, params);
     } catch (err) {

@@ -5,7 +5,7 @@
 // of several etcd-tree nodes on the same leaf take turns; READ COMMITTED is enough under it.
 // A dead connection is replaced by the next transaction; idle connections' errors are caught.
 import pg from 'pg';
-import type { Dialect, ReadTx, WriteTx } from '../../dialect.ts';
+import type { Dialect, ReadTx, SqlParam, WriteTx } from '../../dialect.ts';
 import { SerialLock } from '../../serial-lock.ts';
 import type { SqlText } from '../../sql-text.ts';
 import { isClosedUnderUs, isConnectionLost, isPostgresUnavailable, PostgresClosedError } from './postgres-errors.ts';
@@ -48,6 +48,20 @@ const PREFIX = /^[A-Za-z0-9_]*$/;
  */
 const COMMIT_DELAY_MS = 20;
 
+/** close() waits this long for goodbyes; then it cuts the sockets (a silent network never answers). */
+const CLOSE_GRACE_MS = 1_000;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+/** Ends a client politely, or cuts its socket if that takes longer than CLOSE_GRACE_MS. */
+async function endClient(client: pg.Client): Promise<void> {
+  const ended = client.end().then(
+    () => true,
+    () => true,
+  );
+  if (!(await Promise.race([ended, sleep(CLOSE_GRACE_MS).then(() => false)]))) client.connection.stream.destroy();
+}
+
 /** A pooled reader's deferred COMMIT. */
 interface ReaderState {
   commitPending: boolean;
@@ -69,6 +83,8 @@ export class PostgresDialect implements Dialect {
   private writer: Writer | null = null;
   private readonly writeLock = new SerialLock();
   private readonly readers = new WeakMap<pg.Client, ReaderState>();
+  /** Every reader connection the pool holds (close() may have to cut them). */
+  private readonly readerClients = new Set<pg.Client>();
   private prefix = '';
   private closed = false;
 
@@ -119,7 +135,11 @@ export class PostgresDialect implements Dialect {
     // An idle client's error (server restart, network) is reported here: the pool drops the
     // client. Checked-out clients get a listener of their own (pg-pool removes its own then).
     pool.on('error', () => undefined);
-    pool.on('connect', (client) => client.on('error', () => undefined));
+    pool.on('connect', (client) => {
+      client.on('error', () => undefined);
+      this.readerClients.add(client);
+    });
+    pool.on('remove', (client) => this.readerClients.delete(client));
     this.pool = pool;
     await this.writeLock.run(async () => {
       const { client } = await this.connectWriter();
@@ -140,11 +160,18 @@ export class PostgresDialect implements Dialect {
     await this.writeLock.run(async () => {
       const w = this.writer;
       this.writer = null;
-      if (w) await w.client.end().catch(() => undefined);
+      if (w) await endClient(w.client);
     });
     const pool = this.pool;
     this.pool = null;
-    await pool?.end().catch(() => undefined);
+    if (!pool) return;
+    const ended = pool.end().then(
+      () => true,
+      () => true,
+    );
+    if (await Promise.race([ended, sleep(CLOSE_GRACE_MS).then(() => false)])) return;
+    for (const client of this.readerClients) client.connection.stream.destroy();
+    await Promise.race([ended, sleep(CLOSE_GRACE_MS)]);
   }
 
   private async connectWriter(): Promise<Writer> {
@@ -162,7 +189,7 @@ export class PostgresDialect implements Dialect {
       await client.connect();
     } catch (err) {
       dead();
-      client.end().catch(() => undefined);
+      void endClient(client);
       throw err;
     }
     this.writer = writer;
@@ -174,24 +201,31 @@ export class PostgresDialect implements Dialect {
     this.writer = null;
     if (w) {
       w.alive = false;
-      w.client.end().catch(() => undefined);
+      void endClient(w.client);
     }
   }
 
   readTx<T>(fn: (tx: ReadTx) => Promise<T>): Promise<T> {
-    return this.read(fn, true);
+    return this.onReader(true, fn, true);
   }
 
-  private async read<T>(fn: (tx: ReadTx) => Promise<T>, mayRetry: boolean): Promise<T> {
+  /** One statement on its own: autocommit, its own snapshot, one round trip. */
+  readOnce<T>(sql: string, params: SqlParam[]): Promise<T[]> {
+    return this.onReader(false, (session) => session.all<T>(sql, params), true);
+  }
+
+  /** Runs fn on a pooled reader, in a REPEATABLE READ transaction or (inTransaction false) not. */
+  private async onReader<T>(inTransaction: boolean, fn: (tx: PostgresSession) => Promise<T>, mayRetry: boolean): Promise<T> {
     if (!this.pool) throw new PostgresClosedError();
     const client = await this.pool.connect();
     let state = this.readers.get(client);
     if (!state) this.readers.set(client, (state = { commitPending: false, timer: null }));
     const session = new PostgresSession(client);
+    // The previous read's COMMIT goes first: nothing may run in its snapshot.
     const tookCommit = state.commitPending;
     state.commitPending = false;
     if (tookCommit) session.defer('COMMIT');
-    session.defer(BEGIN_READ);
+    if (inTransaction) session.defer(BEGIN_READ);
     let result: T;
     try {
       result = await fn(session);
@@ -200,7 +234,7 @@ export class PostgresDialect implements Dialect {
         client.release(true);
         // A pooled connection that died while idle fails on its first round trip: the read
         // had not begun, so it runs again on another connection.
-        if (mayRetry && session.answered === 0 && isClosedUnderUs(err)) return this.read(fn, false);
+        if (mayRetry && session.answered === 0 && isClosedUnderUs(err)) return this.onReader(inTransaction, fn, false);
       } else {
         // Whatever was sent (a BEGIN may have gone out with a failed statement) is undone
         // before the connection is reused.
@@ -208,9 +242,9 @@ export class PostgresDialect implements Dialect {
       }
       throw err;
     }
-    // The caller has its answer; COMMIT goes out with the connection's next BEGIN, or alone
-    // a little later if the connection stays idle.
-    state.commitPending = session.answered > 0 || tookCommit;
+    // The caller has its answer. A transaction's COMMIT goes out with the connection's next
+    // use, or alone a little later if the connection stays idle.
+    state.commitPending = session.answered > 0 ? inTransaction : tookCommit;
     if (state.commitPending && !state.timer) state.timer = setTimeout(() => this.commitIdle(client, state), COMMIT_DELAY_MS).unref();
     client.release();
     return result;

@@ -1,6 +1,7 @@
 // PostgreSQL spellings of the store's tables and statements. The statements are sql-text.ts's
-// unchanged (ON CONFLICT ... excluded, row-value IN and partial indexes are all PostgreSQL);
-// only the `?` placeholders differ, and postgres-session.ts turns them into $1..$n.
+// (ON CONFLICT ... excluded, row-value IN and partial indexes are all PostgreSQL) but for the
+// head read, whose shared form PostgreSQL cannot run in O(limit). The `?` placeholders become
+// $1..$n in postgres-session.ts.
 import { sqlText, type SqlText } from '../../sql-text.ts';
 
 /** Keys and values are bytea (raw bytes, ordered like memcmp); revisions and leases bigint. */
@@ -22,7 +23,22 @@ export function postgresSchema(p: string): string[] {
 }
 
 export function postgresStatements(p: string): SqlText {
-  return sqlText(p);
+  const base = sqlText(p);
+  return {
+    ...base,
+    // The shared form (a LEFT JOIN keeping the head when no key matches) makes PostgreSQL sort
+    // the whole range before applying the LIMIT. Here the range is read in key order up to the
+    // limit, once (a CTE), and a head-only row answers when it is empty: O(limit), still one
+    // statement and one snapshot. Rows come out in the CTE's order: a plan with a CTE scan is
+    // never parallel, and Append runs its branches in order.
+    headAndCurrentRows: (b, withValue, limited) => {
+      const cols = `k, create_rev, mod_rev, version, lease${withValue ? ', value' : ''}`;
+      const nulls = `NULL, NULL, NULL, NULL, NULL${withValue ? ', NULL' : ''}`;
+      return `WITH r AS (${base.currentRows(b, withValue, limited)})
+        SELECT (SELECT max(rev) FROM ${p}log) AS head, ${cols} FROM r
+        UNION ALL SELECT (SELECT max(rev) FROM ${p}log), ${nulls} WHERE NOT EXISTS (SELECT 1 FROM r)`;
+    },
+  };
 }
 
 /** The leaf's write lock: the schema_version row, held until commit (see sql-text.ts, meta). */

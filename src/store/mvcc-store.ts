@@ -24,6 +24,8 @@ const EMPTY = Buffer.alloc(0);
 export class MvccStore implements LeafStore {
   private readonly sql: SqlText;
   private readonly writes: GroupCommitQueue | null;
+  /** The leaf's generation as read inside each open write transaction. */
+  private readonly generationIn = new WeakMap<WriteTx, number>();
   /** Revisions below this are compacted. Only grows. */
   private compacted = 0;
   /** How far physical compaction has gone (rows below it are cleaned). */
@@ -179,7 +181,10 @@ export class MvccStore implements LeafStore {
    * committing it could surface behind watchers that moved on: refuse, the client retries.
    */
   private async checkGeneration(tx: WriteTx, generation: number): Promise<void> {
-    const mine = (await this.meta(tx, 'generation')) ?? 0;
+    // Read once per database transaction: it holds the leaf's write lock, which setGeneration
+    // needs too, so the value cannot change under it.
+    let mine = this.generationIn.get(tx);
+    if (mine === undefined) this.generationIn.set(tx, (mine = (await this.meta(tx, 'generation')) ?? 0));
     if (mine !== generation) throw Errors.unavailable(`leaf ${this.name}: revision generation changed (${generation} -> ${mine}); retry`);
   }
 

@@ -68,9 +68,11 @@ export function connectBenchClient(endpoint: string, connections: number): Bench
   const credentials = grpc.credentials.createInsecure();
   const KV = clientConstructor('KV');
   const Watch = clientConstructor('Watch');
-  const kvClients = Array.from({ length: connections }, (_, i) => new KV(endpoint, credentials, channelOptions(i)));
+  // Several endpoints (a multi-node target, "a:1,b:2"): connections are spread over them.
+  const endpoints = endpoint.split(',');
+  const kvClients = Array.from({ length: connections }, (_, i) => new KV(endpoints[i % endpoints.length], credentials, channelOptions(i)));
   const kvChannels = kvClients.map(kvChannel);
-  const watchClient = new Watch(endpoint, credentials, channelOptions(connections));
+  const watchClient = new Watch(endpoints[0], credentials, channelOptions(connections));
   return {
     endpoint,
     kv: (worker) => kvChannels[worker % kvChannels.length],

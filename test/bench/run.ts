@@ -113,7 +113,7 @@ async function main(): Promise<void> {
       const running = await target.start();
       const client = connectBenchClient(running.endpoint, config.connections);
       live.push({ target, running, client, version: '' });
-      live[live.length - 1].version = await serverVersion(running.endpoint);
+      live[live.length - 1].version = await serverVersion(running.endpoint.split(',')[0]);
       progress(`  ${target.name} serving on ${running.endpoint} (pid ${running.pids.join(',')}, version ${live[live.length - 1].version})`);
     }
 

@@ -5,6 +5,7 @@
 import { startEtcdTree, type StartOptions } from '../support/etcd-tree-process.ts';
 import { execFileSync } from 'node:child_process';
 import { startRealEtcd } from '../support/real-etcd.ts';
+import { startCluster } from '../support/cluster.ts';
 import { startSqlNode } from '../support/sql-backends.ts';
 
 export interface RunningTarget {
@@ -67,6 +68,26 @@ function sqlTreeTarget(name: string, description: string, topology: Record<strin
 
 const catchAll = (to: string) => `routes:\n  - prefix: ""\n    to: ${to}\n`;
 
+/**
+ * n nodes over two PostgreSQL leaves (bench keys sharded over them) and one Redis counter; the
+ * load is spread over the nodes. Charged: every node, PostgreSQL and Redis.
+ */
+function multiNodeTarget(n: number): BenchTarget {
+  return {
+    name: `etcd-tree-${n}-node${n > 1 ? 's' : ''}`,
+    description: `etcd-tree, ${n} node(s), two PostgreSQL leaves, Redis revisions (nodes + PostgreSQL + Redis CPU)`,
+    async start() {
+      const cluster = await startCluster({ nodes: n, leaves: { pg1: 'postgres', pg2: 'postgres' }, routes: ['  - { prefix: /bench/, shards: [pg1, pg2], shardSegment: 2 }'] });
+      const redisPid = Number(execFileSync('pgrep', ['-o', '-x', 'redis-server'], { encoding: 'utf8' }).trim());
+      return {
+        endpoint: cluster.nodes.map((node) => node.endpoint).join(','),
+        pids: [...cluster.nodes.map((node) => node.process.pid!), serverPid('postgres'), redisPid],
+        stop: () => cluster.destroy(),
+      };
+    },
+  };
+}
+
 /** Every target BENCH_TARGETS can name. */
 export const TARGETS: readonly BenchTarget[] = [
   realEtcdTarget('etcd'),
@@ -81,6 +102,9 @@ export const TARGETS: readonly BenchTarget[] = [
     { '00.yaml': `backends:\n  local:\n    kind: sqlite\n    path: default.db\n{{pg:pg}}\n{{mysql:my}}\n${catchAll('local')}  - { prefix: /bench/, shards: [local, pg, my], shardSegment: 2 }\n` },
     ['postgres', 'mysql'],
   ),
+  multiNodeTarget(1),
+  multiNodeTarget(2),
+  multiNodeTarget(3),
 ];
 
 /** BENCH_SELF_CHECK: real etcd against itself, to validate the harness (ratios should be ~1.0x). */

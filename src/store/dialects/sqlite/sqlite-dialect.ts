@@ -114,7 +114,8 @@ export class SqliteDialect implements Dialect {
       const writer = this.writer;
       writer.exec('BEGIN IMMEDIATE');
       try {
-        const result = await fn(this.writeRunner);
+        // A fresh object per transaction: callers may key per-transaction state on it.
+        const result = await fn(Object.create(this.writeRunner) as WriteTx);
         writer.exec('COMMIT');
         return result;
       } catch (err) {

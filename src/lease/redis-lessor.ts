@@ -15,9 +15,18 @@ import { Errors } from '../etcd/errors.ts';
 import type { LeafStore } from '../store/leaf-store.ts';
 import { log } from '../telemetry/logger.ts';
 import { MAX_LEASE_TTL, MIN_LEASE_TTL, randomLeaseId, type LeaseKeys, type LeaseRegistry, type LeaseTimeToLive } from './lease-registry.ts';
+import { RedisConnection, type RedisErrorWords } from '../revision/redis-connection.ts';
 import { LiveLeaseCache } from './live-lease-cache.ts';
-import { LeaseConnection, LeasesNotLoaded } from './redis-lease-connection.ts';
-import { LeaseRedisKeys, LeaseScripts } from './redis-lease-scripts.ts';
+import { LeasesNotLoaded } from './leases-not-loaded.ts';
+import { LeaseRedisKeys, LeaseScripts, NO_LEASES } from './redis-lease-scripts.ts';
+
+/** How the lessor's Redis connections word their failures. */
+const LEASE_ERRORS: RedisErrorWords = {
+  what: 'lease calls',
+  unreachable: (reason) => Errors.unavailable(`leases unavailable: redis unreachable: ${reason}`),
+  closed: () => Errors.unavailable('the lessor is stopped'),
+  reply: (word) => (word === NO_LEASES ? new LeasesNotLoaded() : undefined),
+};
 
 export interface RedisLessorOptions {
   /** redis://host:port/db, shared by every node of the tree. */
@@ -57,8 +66,8 @@ const BUSY_POLL_MS = 100;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class RedisLessor implements LeaseRegistry {
-  private readonly conn: LeaseConnection;
-  private readonly sub: LeaseConnection;
+  private readonly conn: RedisConnection;
+  private readonly sub: RedisConnection;
   private readonly keys: LeaseRedisKeys;
   private readonly scripts: LeaseScripts;
   private readonly cache: LiveLeaseCache;
@@ -81,8 +90,8 @@ export class RedisLessor implements LeaseRegistry {
   constructor(private readonly home: LeafStore, private readonly leaseKeys: LeaseKeys, opts: RedisLessorOptions) {
     const name = opts.nodeName ?? 'node';
     const common = { url: opts.url, connectWaitMs: opts.connectWaitMs ?? 1000, commandTimeoutMs: opts.commandTimeoutMs ?? 2000 };
-    this.conn = new LeaseConnection({ ...common, name: `etcd-tree-leases-${name}` });
-    this.sub = new LeaseConnection({ ...common, name: `etcd-tree-leases-revoking-${name}`, subscriber: true });
+    this.conn = new RedisConnection({ ...common, errors: LEASE_ERRORS, name: `etcd-tree-leases-${name}` });
+    this.sub = new RedisConnection({ ...common, errors: LEASE_ERRORS, name: `etcd-tree-leases-revoking-${name}`, subscriber: true, autoResubscribe: true });
     this.keys = new LeaseRedisKeys(opts.keyPrefix ?? 'etcd-tree:');
     this.scripts = new LeaseScripts(this.conn.client, this.keys);
     this.cache = new LiveLeaseCache(opts.cacheMaxAgeMs ?? 2000, opts.cacheRefreshMs ?? 500);

@@ -8,8 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import { log } from '../telemetry/logger.ts';
 import type { Allocation, RevisionAllocator } from './allocator.ts';
-import { RedisConnection } from './redis-connection.ts';
-import { RedisKeys, RevisionScripts, type RedisSnapshot } from './redis-scripts.ts';
+import { RedisConnection, type RedisErrorWords } from './redis-connection.ts';
+import { RedisKeys, RevisionScripts, ScriptErrors, type RedisSnapshot } from './redis-scripts.ts';
 import { ResolveQueue } from './resolve-queue.ts';
 import { RevisionsUnavailable } from './revisions-unavailable.ts';
 import { SerialBatcher } from './serial-batcher.ts';
@@ -80,7 +80,14 @@ export class RedisAllocator implements RevisionAllocator {
     this.keys = new RedisKeys(opts.keyPrefix ?? 'etcd-tree:');
     this.deadlineMs = opts.deadlineMs ?? 5000;
     this.maxBatch = opts.maxBatch ?? 1000;
-    const common = { url: opts.url, connectWaitMs: opts.connectWaitMs ?? 1000, commandTimeoutMs: opts.commandTimeoutMs ?? 2000 };
+    const errors: RedisErrorWords = {
+      what: 'revision calls',
+      unreachable: (reason) => RevisionsUnavailable.unreachable(reason),
+      closed: () => RevisionsUnavailable.closed(),
+      reply: (word) =>
+        word === ScriptErrors.noGeneration ? RevisionsUnavailable.noGeneration() : word === ScriptErrors.noCounter ? RevisionsUnavailable.noCounter() : undefined,
+    };
+    const common = { url: opts.url, connectWaitMs: opts.connectWaitMs ?? 1000, commandTimeoutMs: opts.commandTimeoutMs ?? 2000, errors };
     this.conn = new RedisConnection({ ...common, name: 'etcd-tree-revisions' });
     this.sub = new RedisConnection({ ...common, name: 'etcd-tree-revisions-wake', subscriber: true });
     this.scripts = new RevisionScripts(this.conn.client, this.keys);

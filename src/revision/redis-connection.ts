@@ -1,10 +1,19 @@
-// The allocator's Redis connections: fail fast instead of queueing forever, reconnect by
-// themselves, and turn every failure into RevisionsUnavailable (never an unhandled error
-// event, never a hang).
+// Redis connections of a node (revision allocator, lessor): fail fast instead of queueing
+// forever, reconnect by themselves, and turn every failure into the owner's UNAVAILABLE error
+// (never an unhandled error event, never a hang).
 import { Redis, type RedisOptions } from 'ioredis';
+import { EtcdError } from '../etcd/errors.ts';
 import { log } from '../telemetry/logger.ts';
-import { ScriptErrors } from './redis-scripts.ts';
-import { RevisionsUnavailable } from './revisions-unavailable.ts';
+
+/** How the owner of a connection words its errors. */
+export interface RedisErrorWords {
+  /** What fails while Redis is away, for the log line ("revision calls"). */
+  what: string;
+  unreachable(reason: string): Error;
+  closed(): Error;
+  /** A script's own error reply (its first word), or undefined for the generic handling. */
+  reply?(word: string, message: string): Error | undefined;
+}
 
 export interface RedisConnectionOptions {
   url: string;
@@ -16,6 +25,9 @@ export interface RedisConnectionOptions {
   name: string;
   /** Subscriber connections queue their SUBSCRIBE until connected; command connections fail fast. */
   subscriber?: boolean;
+  /** Let ioredis re-subscribe after a reconnect (off when the owner subscribes itself). */
+  autoResubscribe?: boolean;
+  errors: RedisErrorWords;
 }
 
 /** Reply errors that mean "Redis is there but cannot serve now", not a bug of ours. */
@@ -42,15 +54,14 @@ export class RedisConnection {
       maxRetriesPerRequest: opts.subscriber ? null : 0,
       autoResendUnfulfilledCommands: false,
       enableOfflineQueue: opts.subscriber === true,
-      // The allocator subscribes on every 'ready' itself.
-      autoResubscribe: false,
+      autoResubscribe: opts.autoResubscribe ?? false,
     };
     this.client = new Redis(opts.url, options);
     this.client.on('error', (err: Error) => {
       this.lastError = shortReason(err);
       if (!this.warned && !this.closed) {
         this.warned = true;
-        log.warn({ redis: redactUrl(opts.url), connection: opts.name, err: this.lastError }, 'redis unreachable; revision calls fail UNAVAILABLE until it is back');
+        log.warn({ redis: redactUrl(opts.url), connection: opts.name, err: this.lastError }, `redis unreachable; ${opts.errors.what} fail UNAVAILABLE until it is back`);
       }
     });
     this.client.on('close', () => {
@@ -73,10 +84,10 @@ export class RedisConnection {
    * outage is older than that, calls fail at once instead of each waiting again.
    */
   async ready(): Promise<void> {
-    if (this.closed) throw RevisionsUnavailable.closed();
+    if (this.closed) throw this.opts.errors.closed();
     if (this.client.status === 'ready') return;
     const left = (this.downSince ?? Date.now()) + this.opts.connectWaitMs - Date.now();
-    if (left <= 0) throw RevisionsUnavailable.unreachable(this.lastError);
+    if (left <= 0) throw this.opts.errors.unreachable(this.lastError);
     this.readyWait ??= new Promise<void>((resolve) => {
       this.client.once('ready', () => {
         this.readyWait = null;
@@ -88,7 +99,7 @@ export class RedisConnection {
       await Promise.race([
         this.readyWait,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(RevisionsUnavailable.unreachable(this.lastError)), left);
+          timer = setTimeout(() => reject(this.opts.errors.unreachable(this.lastError)), left);
         }),
       ]);
     } finally {
@@ -106,20 +117,20 @@ export class RedisConnection {
     }
   }
 
-  /** Redis errors -> RevisionsUnavailable; other reply errors (a bug, a foreign key) stay errors. */
+  /** Redis errors -> the owner's UNAVAILABLE; other reply errors (a bug, a foreign key) stay errors. */
   translate(err: unknown): Error {
-    if (err instanceof RevisionsUnavailable) return err;
-    if (this.closed) return RevisionsUnavailable.closed();
+    if (this.closed) return this.opts.errors.closed();
+    if (err instanceof EtcdError) return err; // already the owner's answer
     const e = err as { name?: string; message?: string };
     const message = typeof e?.message === 'string' ? e.message : String(err);
     if (e?.name === 'ReplyError') {
       const word = message.split(' ', 1)[0];
-      if (word === ScriptErrors.noGeneration) return RevisionsUnavailable.noGeneration();
-      if (word === ScriptErrors.noCounter) return RevisionsUnavailable.noCounter();
-      if (TRANSIENT_REPLIES.includes(word)) return RevisionsUnavailable.unreachable(message);
+      const own = this.opts.errors.reply?.(word, message);
+      if (own) return own;
+      if (TRANSIENT_REPLIES.includes(word) || word === 'NOSCRIPT') return this.opts.errors.unreachable(message);
       return new Error(`redis: ${message}`);
     }
-    return RevisionsUnavailable.unreachable(shortReason(err));
+    return this.opts.errors.unreachable(shortReason(err));
   }
 
   /** Closes at once: calls in flight fail, no reconnection. */

@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { join } from 'node:path';
 import { protoLoaderOptions } from '../../src/etcd/proto/load.ts';
-import type { EtcdClient, Unary } from '../support/etcd-client.ts';
+import { connectEtcd, type EtcdClient } from '../support/etcd-client.ts';
 
 const protoDir = join(import.meta.dirname, '../../src/etcd/proto');
 const INT64 = new Set(['TYPE_INT64', 'TYPE_UINT64', 'TYPE_SINT64', 'TYPE_FIXED64', 'TYPE_SFIXED64']);
@@ -56,47 +56,6 @@ function exactPackage(): grpc.GrpcObject {
   return pkg;
 }
 
-function promisify(client: grpc.Client, method: string): Unary {
-  return (req, metadata = new grpc.Metadata()) =>
-    new Promise((resolve, reject) => {
-      (client as any)[method](req, metadata, (err: grpc.ServiceError | null, res: any) => (err ? reject(err) : resolve(res)));
-    });
-}
-
 export function connectExact(endpoint: string): EtcdClient {
-  const channelOptions = { 'grpc.max_send_message_length': 16 * 1024 * 1024, 'grpc.max_receive_message_length': 16 * 1024 * 1024 };
-  const make = (name: string) => new (exactPackage()[name] as grpc.ServiceClientConstructor)(endpoint, grpc.credentials.createInsecure(), channelOptions);
-  const kv = make('KV');
-  const lease = make('Lease');
-  const maintenance = make('Maintenance');
-  const cluster = make('Cluster');
-  const watchClient = make('Watch');
-  return {
-    endpoint,
-    kv: {
-      range: promisify(kv, 'Range'),
-      put: promisify(kv, 'Put'),
-      deleteRange: promisify(kv, 'DeleteRange'),
-      txn: promisify(kv, 'Txn'),
-      compact: promisify(kv, 'Compact'),
-    },
-    lease: {
-      grant: promisify(lease, 'LeaseGrant'),
-      revoke: promisify(lease, 'LeaseRevoke'),
-      timeToLive: promisify(lease, 'LeaseTimeToLive'),
-      leases: promisify(lease, 'LeaseLeases'),
-      keepAlive: () => (lease as any).LeaseKeepAlive(),
-    },
-    maintenance: {
-      status: promisify(maintenance, 'Status'),
-      alarm: promisify(maintenance, 'Alarm'),
-      defragment: promisify(maintenance, 'Defragment'),
-      hash: promisify(maintenance, 'Hash'),
-    },
-    cluster: { memberList: promisify(cluster, 'MemberList') },
-    watch: (metadata = new grpc.Metadata()) => (watchClient as any).Watch(metadata),
-    close() {
-      for (const c of [kv, lease, maintenance, cluster, watchClient]) c.close();
-    },
-  };
+  return connectEtcd(endpoint, { services: (name) => exactPackage()[name] as grpc.ServiceClientConstructor });
 }

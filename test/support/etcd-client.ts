@@ -22,6 +22,8 @@ export interface ClientOptions {
   credentials?: grpc.ChannelCredentials;
   /** Extra channel options, e.g. { 'grpc.max_send_message_length': ... }. */
   channelOptions?: grpc.ChannelOptions;
+  /** Service constructors with other decoding options (see conformance/exact-client.ts). */
+  services?: (name: ServiceName) => grpc.ServiceClientConstructor;
 }
 
 function promisify(client: grpc.Client, method: string): Unary {
@@ -34,7 +36,8 @@ function promisify(client: grpc.Client, method: string): Unary {
 export function connectEtcd(endpoint: string, opts: ClientOptions = {}): EtcdClient {
   const creds = opts.credentials ?? grpc.credentials.createInsecure();
   const channelOptions = { 'grpc.max_send_message_length': 16 * 1024 * 1024, 'grpc.max_receive_message_length': 16 * 1024 * 1024, ...opts.channelOptions };
-  const make = (name: ServiceName) => new (clientConstructor(name))(endpoint, creds, channelOptions);
+  const services = opts.services ?? clientConstructor;
+  const make = (name: ServiceName) => new (services(name))(endpoint, creds, channelOptions);
   const kv = make('KV');
   const lease = make('Lease');
   const maintenance = make('Maintenance');

@@ -42,6 +42,11 @@ export interface DialectCapabilities {
    * commits implicitly (MySQL). Otherwise the store runs schemaStatements() in its first writeTx.
    */
   schemaOnOpen?: boolean;
+  /**
+   * Most writes grouped into one transaction. PostgreSQL slows other sessions' reads once a
+   * transaction holds more than 64 subtransactions (savepoints), so it asks for 64.
+   */
+  maxGroupCommit?: number;
 }
 
 export interface Dialect {

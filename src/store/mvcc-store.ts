@@ -1,9 +1,11 @@
+import { status as Code } from '@grpc/grpc-js';
 // The MVCC leaf store, shared by every dialect: SQL from sql-text.ts, database specifics from
 // the Dialect. Writes go through group commit on single-writer databases. Every dialect call
 // goes through guard(): a database that is down or unreachable answers UNAVAILABLE naming the
 // leaf, never an unknown error, and never an unhandled rejection.
-import { Errors } from '../etcd/errors.ts';
+import { Errors, EtcdError } from '../etcd/errors.ts';
 import type { RevisionAllocator } from '../revision/allocator.ts';
+import { log } from '../telemetry/logger.ts';
 import type { Dialect, ReadTx, WriteTx } from './dialect.ts';
 import { GroupCommitQueue } from './group-commit.ts';
 import type { EventsPage, LeafStore, LeaseRecord, RevisionEvents, TxnContext } from './leaf-store.ts';
@@ -41,7 +43,7 @@ export class MvccStore implements LeafStore {
   ) {
     this.prefix = options.tablePrefix ?? '';
     this.sql = dialect.statements(this.prefix);
-    this.writes = dialect.capabilities.singleWriter ? new GroupCommitQueue(dialect) : null;
+    this.writes = dialect.capabilities.singleWriter ? new GroupCommitQueue(dialect, dialect.capabilities.maxGroupCommit) : null;
   }
 
   async open(): Promise<void> {
@@ -67,7 +69,10 @@ export class MvccStore implements LeafStore {
     if (this.physicallyCompacted < this.compacted) this.compaction = this.compactPhysically(this.compacted).catch(() => undefined);
   }
 
+  private closed = false;
+
   async close(): Promise<void> {
+    this.closed = true;
     await this.compaction.catch(() => undefined);
     await this.writes?.drain();
     await this.guard(() => this.dialect.close());
@@ -102,7 +107,8 @@ export class MvccStore implements LeafStore {
 
   async range(req: RangeRequest, rev: number): Promise<RangeRows> {
     const once = this.dialect.readOnce?.bind(this.dialect);
-    if (once) {
+    // An explicit revision usually reads history: skip the head-only attempt.
+    if (once && req.revision === 0) {
       const fast = await this.guard(() => readRangeAtHead(once, this.sql, req, rev));
       if (fast) return fast;
     }
@@ -145,6 +151,7 @@ export class MvccStore implements LeafStore {
   /** Runs a txn (built inside the write transaction) with its revision allocated and resolved. */
   private async writeTxn(ctx: TxnContext, build: (tx: WriteTx) => Promise<TxnRequest>): Promise<TxnOutcome> {
     let rev = 0;
+    let settled = true;
     try {
       return await this.write(async (tx) => {
         const req = await build(tx);
@@ -168,10 +175,33 @@ export class MvccStore implements LeafStore {
     } catch (err) {
       // The revision's log slot was taken by a gap row: a fencer presumed this writer dead.
       if (rev !== 0 && this.dialect.isDuplicate(err)) throw Errors.unavailable(`leaf ${this.name}: revision ${rev} was fenced before it committed; retry`);
+      // Lost the database mid-transaction (maybe mid-COMMIT): whether it committed is unknown.
+      if (rev !== 0 && err instanceof EtcdError && err.code === Code.UNAVAILABLE) {
+        settled = false;
+        void this.settleUncertain(rev);
+      }
       throw err;
     } finally {
       // Committed or rolled back, the revision is no longer pending.
-      if (rev !== 0) this.allocator.resolve(this.name, rev);
+      if (rev !== 0 && settled) this.allocator.resolve(this.name, rev);
+    }
+  }
+
+  /**
+   * A revision whose commit outcome is unknown stays pending (watches and reads wait) until the
+   * leaf answers: a gap row at its slot either lands (it never committed) or collides with the
+   * committed row. Only then is it resolved, so a commit that surfaces late is never skipped.
+   */
+  private async settleUncertain(rev: number): Promise<void> {
+    for (let delay = 100; !this.closed; delay = Math.min(delay * 2, 5000)) {
+      try {
+        const gap = await this.fence(rev);
+        log.warn({ leaf: this.name, rev, committed: !gap }, 'settled a revision whose commit outcome was unknown');
+        this.allocator.resolve(this.name, rev);
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, delay));
+      }
     }
   }
 

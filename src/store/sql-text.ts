@@ -38,12 +38,13 @@ export function sqlText(p: string) {
       ON CONFLICT (k) DO UPDATE SET create_rev = excluded.create_rev, mod_rev = excluded.mod_rev,
       version = excluded.version, lease = excluded.lease, value = excluded.value`,
 
-    // Head reads in one statement (one snapshot, no transaction round trips): the leaf's head
-    // revision with the rows or the count, so the caller knows whether they are exact at its
-    // revision. The LEFT JOIN keeps the head when no key matches.
+    // Head reads in one statement (its own snapshot, no transaction round trips): the rows with
+    // the leaf's head revision, so the caller knows whether they are exact at its revision. The
+    // range is read in key order up to the limit (no sort). When nothing matches there is no
+    // row to carry the head: the caller then reads the head alone (it can only have grown).
     headAndCurrentRows: (b: KeyBound, withValue: boolean, limited: boolean) =>
-      `SELECT h.head AS head, kv.k AS k, kv.create_rev AS create_rev, kv.mod_rev AS mod_rev, kv.version AS version, kv.lease AS lease${withValue ? ', kv.value AS value' : ''}
-       FROM (SELECT max(rev) AS head FROM ${p}log) h LEFT JOIN ${p}kv kv ON ${inRange(b, 'kv.k')} ORDER BY kv.k${limited ? ' LIMIT ?' : ''}`,
+      `SELECT (SELECT max(rev) FROM ${p}log) AS head, ${withValue ? kvCols : kvColsNoValue}
+       FROM ${p}kv WHERE ${inRange(b)} ORDER BY k${limited ? ' LIMIT ?' : ''}`,
     headAndCurrentCount: (b: KeyBound) => `SELECT (SELECT max(rev) FROM ${p}log) AS head, (SELECT count(*) FROM ${p}kv WHERE ${inRange(b)}) AS n`,
 
     // The latest row per key at or below a revision, skipping tombstones.

@@ -12,7 +12,18 @@ import { freePort } from '../../support/ports.ts';
 import { ctx, failure, put, range, txn } from './requests.ts';
 import { DIALECTS, pausableProxy, silentServer, type TestLeaf } from './store-backends.ts';
 
-for (const backend of DIALECTS.filter((d) => d.name !== 'sqlite')) {
+const SERVERS = DIALECTS.filter((d) => d.name !== 'sqlite');
+
+// BACKENDS may leave no server database; that must be the filter's doing, never a lost dialect.
+if (SERVERS.length === 0) {
+  describe('leaf faults', () => {
+    it('run on server databases only, and BACKENDS selected none', () => {
+      expect(process.env.BACKENDS, 'no server dialect although BACKENDS is unset').toBeDefined();
+    });
+  });
+}
+
+for (const backend of SERVERS) {
   describe(`leaf on ${backend.name} when the database fails`, () => {
     let leaf: TestLeaf;
     let allocator: MemoryAllocator;

@@ -1,11 +1,14 @@
 // MySQL and MariaDB (InnoDB) through mysql2. One dedicated writer connection per leaf
 // (capabilities.singleWriter: the store's group commit puts concurrent writes in one
-// transaction, each in a savepoint, with one commit) and a pool of readers, each read a
-// consistent REPEATABLE READ snapshot. A writer transaction starts by locking the leaf's
-// schema_version row FOR UPDATE, so writers of several etcd-tree nodes on the same leaf take
-// turns; the writer runs READ COMMITTED under it (no gap locks). Sessions use strict sql_mode:
-// a key longer than the key column fails instead of being truncated. A dead connection is
-// replaced by the next transaction; idle connections' errors are caught.
+// transaction, each in a savepoint, with one commit) and a pool of readers: a readTx is a
+// consistent REPEATABLE READ snapshot (WITH CONSISTENT SNAPSHOT, READ ONLY), a readOnce one
+// autocommit statement. A writer transaction starts by locking the leaf's schema_version row
+// FOR UPDATE, so writers of several etcd-tree nodes on the same leaf take turns; the writer
+// runs READ COMMITTED under it (no gap locks). Sessions use strict sql_mode: a key longer than
+// the key column fails instead of being truncated. Round trips are saved where nothing waits
+// for them (mysql-session.ts, and a read-only COMMIT rides on the connection's next use). A
+// dead connection is replaced by the next transaction; idle connections' errors are caught;
+// every command has a watchdog (mysql-session.ts, watched()).
 import mysql from 'mysql2';
 import type { Dialect, ReadTx, SqlParam, WriteTx } from '../../dialect.ts';
 import { SerialLock } from '../../serial-lock.ts';

@@ -191,9 +191,16 @@ export class MysqlSession implements SqlRunner {
   }
 
   private async query(sql: string, params: SqlParam[]): Promise<Result> {
-    if (this.queue.length > 0 || sql.includes(';')) return (await this.flush({ sql, params }))!;
+    if (this.queue.length > 0) return (await this.flush({ sql, params }))!;
     try {
-      return await this.exec(sql, params);
+      // A text of several statements: each prepared, in turn, until one answers with rows
+      // (the common case costs one round trip and no parsing).
+      let result!: Result;
+      for (const part of splitStatements({ sql, params })) {
+        result = await this.exec(part.sql, part.params);
+        if (Array.isArray(result) && result.length > 0) break;
+      }
+      return result;
     } catch (err) {
       throw translateMysqlError(err);
     }

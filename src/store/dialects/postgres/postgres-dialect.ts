@@ -1,9 +1,12 @@
 // PostgreSQL through node-postgres. One dedicated writer connection per leaf (capabilities
 // .singleWriter: the store's group commit puts concurrent writes in one transaction, each in a
-// savepoint, with one commit) and a pool of readers, each read a REPEATABLE READ snapshot.
-// A writer transaction starts by locking the leaf's schema_version row FOR UPDATE, so writers
-// of several etcd-tree nodes on the same leaf take turns; READ COMMITTED is enough under it.
-// A dead connection is replaced by the next transaction; idle connections' errors are caught.
+// savepoint, with one commit) and a pool of readers: a readTx is a REPEATABLE READ READ ONLY
+// snapshot, a readOnce one autocommit statement. A writer transaction starts by locking the
+// leaf's schema_version row FOR UPDATE, so writers of several etcd-tree nodes on the same leaf
+// take turns; READ COMMITTED is enough under it. Round trips are saved where nothing waits for
+// them (postgres-session.ts, and a read-only COMMIT rides on the connection's next use). A dead
+// connection is replaced by the next transaction; idle connections' errors are caught; every
+// query has a server-side and a client-side timeout.
 import pg from 'pg';
 import type { Dialect, ReadTx, SqlParam, WriteTx } from '../../dialect.ts';
 import { SerialLock } from '../../serial-lock.ts';
@@ -77,7 +80,7 @@ interface Writer {
 
 export class PostgresDialect implements Dialect {
   readonly kind = 'postgres' as const;
-  readonly capabilities = { singleWriter: true, schemaOnOpen: true };
+  readonly capabilities = { singleWriter: true, schemaOnOpen: true, maxGroupCommit: 64 };
   private pool: pg.Pool | null = null;
   /** The writer connection; replaced when it dies. Guarded by writeLock. */
   private writer: Writer | null = null;

@@ -3,7 +3,9 @@
 //   BENCH_WARMUP_SECONDS=1   unmeasured load before each run (JIT, caches, connections)
 //   BENCH_ROUNDS=2           runs per workload and target, alternating targets (A B A B)
 //   BENCH_WORKLOADS=put-seq,get-32   only these workloads (default: all)
-//   BENCH_TARGETS=etcd,etcd-tree     these targets, the first is the baseline (default: both)
+//   BENCH_TARGETS=etcd,etcd-tree     these targets, the first is the baseline (default: etcd and
+//                            etcd-tree; sql = etcd + the PostgreSQL, MariaDB and mixed nodes;
+//                            nodes = etcd + 1, 2 and 3 nodes over PostgreSQL and Redis)
 //   BENCH_SELF_CHECK=1       real etcd against a second real etcd (validates the harness)
 //   BENCH_CONNECTIONS=4      gRPC connections the KV load is spread over
 //   BENCH_OUTPUT=bench-results/latest.json
@@ -30,8 +32,8 @@ function numberSetting(name: string, fallback: number, min: number): number {
   return value;
 }
 
-function pick<T extends { name: string }>(setting: string, all: readonly T[], fallback: readonly T[]): T[] {
-  const raw = process.env[setting];
+function pick<T extends { name: string }>(setting: string, all: readonly T[], fallback: readonly T[], env: NodeJS.ProcessEnv = process.env): T[] {
+  const raw = env[setting];
   if (!raw) return [...fallback];
   return raw.split(',').map((s) => s.trim()).filter(Boolean).map((name) => {
     const found = all.find((item) => item.name === name);
@@ -42,7 +44,13 @@ function pick<T extends { name: string }>(setting: string, all: readonly T[], fa
 
 export function loadBenchConfig(): BenchConfig {
   const selfCheck = process.env.BENCH_SELF_CHECK === '1' || process.env.BENCH_SELF_CHECK === 'true';
-  const targets = selfCheck ? [...SELF_CHECK_TARGETS] : pick('BENCH_TARGETS', TARGETS, TARGETS);
+  const groups: Record<string, string> = {
+    sql: 'etcd,etcd-tree-pg,etcd-tree-mysql,etcd-tree-mixed',
+    nodes: 'etcd,etcd-tree-1-node,etcd-tree-2-nodes,etcd-tree-3-nodes',
+  };
+  const wanted = process.env.BENCH_TARGETS ?? 'etcd,etcd-tree';
+  const env = { ...process.env, BENCH_TARGETS: groups[wanted] ?? wanted };
+  const targets = selfCheck ? [...SELF_CHECK_TARGETS] : pick('BENCH_TARGETS', TARGETS, TARGETS, env);
   if (targets.length === 0) throw new Error('no targets selected');
   const workloads = pick('BENCH_WORKLOADS', WORKLOADS, WORKLOADS);
   if (workloads.length === 0) throw new Error('no workloads selected');

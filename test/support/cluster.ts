@@ -32,7 +32,8 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const backends = Object.entries(opts.leaves).map(([name, kind]) => {
     const prefix = uniqueTablePrefix(name);
     tables.push({ kind, prefix });
-    return sqlBackendYaml(name, kind, prefix);
+    // A few connections per node and leaf: several nodes share the database server's limit.
+    return `${sqlBackendYaml(name, kind, prefix)}    pool: { max: 4 }\n`;
   });
   const [first] = Object.keys(opts.leaves);
   const topology = {

@@ -6,6 +6,8 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../support/cluster.ts';
 import { connectEtcd, type EtcdClient } from '../support/etcd-client.ts';
+import { PG_URL } from '../support/sql-backends.ts';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 
 const b = (s: string) => Buffer.from(s);
 const end = (p: string) => {
@@ -105,6 +107,51 @@ describe('multi-node faults', () => {
       if (again === undefined) await new Promise((r) => setTimeout(r, 200));
     }
     expect(again?.count).toBe(stored.count);
+  });
+
+  it('one leaf database down: its keys fail UNAVAILABLE on every node, the other leaf and its watches flow, nothing lost after it returns', async () => {
+    const proxy: TcpProxy = await startTcpProxy(Number(new URL(PG_URL).port || 5432));
+    try {
+      cluster = await startCluster({
+        nodes: 2,
+        leaves: { my: 'mysql', pg: 'postgres' },
+        routes: ['  - { prefix: /o/pg/, to: pg }'],
+        urls: { pg: PG_URL.replace(/:\d+\//, `:${proxy.port}/`) },
+      });
+      clients = cluster.nodes.map((n) => connectEtcd(n.endpoint));
+      const all = clients.map((c) => watchAll(c, '/o/'));
+      const liveOnly = watchAll(clients[1], '/o/my/');
+      const acked = new Map<string, number>();
+      const attempted = new Set<string>();
+      const pgErrors: grpc.ServiceError[] = [];
+      const myErrors: grpc.ServiceError[] = [];
+      const writers = clients.flatMap((c, n) => [writer(c, `/o/pg/n${n}/`, acked, attempted, pgErrors), writer(c, `/o/my/n${n}/`, acked, attempted, myErrors)]);
+      await until(() => acked.size > 200, 'load before the outage');
+      proxy.down();
+      const liveBefore = liveOnly.events.length;
+      const myBefore = [...acked.keys()].filter((k) => k.startsWith('/o/my/')).length;
+      await until(() => pgErrors.length > 5 && [...acked.keys()].filter((k) => k.startsWith('/o/my/')).length > myBefore + 100, 'the live leaf to keep taking writes');
+      await until(() => liveOnly.events.length > liveBefore + 100, 'the live leaf watch to keep flowing');
+      proxy.up();
+      const pgBefore = [...acked.keys()].filter((k) => k.startsWith('/o/pg/')).length;
+      await until(() => [...acked.keys()].filter((k) => k.startsWith('/o/pg/')).length > pgBefore + 50, 'pg writes to resume by themselves');
+      for (const w of writers) await w.stop();
+      expect(myErrors, 'the live leaf never failed a write').toEqual([]);
+      for (const e of pgErrors) {
+        expect(e.code, e.details).toBe(grpc.status.UNAVAILABLE);
+      }
+      // The watches over both leaves stalled while PostgreSQL was down; now they catch up exactly.
+      const last = Math.max(...acked.values());
+      for (const w of all) {
+        await until(() => (w.events.at(-1)?.rev ?? 0) >= last, 'every watch to reach the last write');
+        w.close();
+        expectExactStream(w.events, acked, attempted);
+      }
+      liveOnly.close();
+    } finally {
+      proxy.up();
+      await proxy.close();
+    }
   });
 
   it('Redis restarted empty mid-load: revisions never go backwards and writes resume by themselves', async () => {

@@ -24,6 +24,8 @@ export interface ClusterOptions {
   leaves: Record<string, SqlKind>;
   /** Extra routes YAML lines (e.g. '  - { prefix: /b/, to: b }'). */
   routes?: string[];
+  /** Connection URLs for some leaves (e.g. through a TCP proxy); default the local servers. */
+  urls?: Record<string, string>;
   args?: string[];
 }
 
@@ -33,7 +35,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const prefix = uniqueTablePrefix(name);
     tables.push({ kind, prefix });
     // A few connections per node and leaf: several nodes share the database server's limit.
-    return `${sqlBackendYaml(name, kind, prefix)}    pool: { max: 4 }\n`;
+    return `${sqlBackendYaml(name, kind, prefix, opts.urls?.[name])}    pool: { max: 4 }\n`;
   });
   const [first] = Object.keys(opts.leaves);
   const topology = {

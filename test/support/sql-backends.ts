@@ -15,8 +15,8 @@ export function uniqueTablePrefix(tag: string): string {
   return `t${tag}_${randomBytes(4).toString('hex')}`;
 }
 
-export function sqlBackendYaml(name: string, kind: SqlKind, table: string): string {
-  return `  ${name}:\n    kind: ${kind}\n    url: ${kind === 'postgres' ? PG_URL : MYSQL_URL}\n    table: ${table}\n`;
+export function sqlBackendYaml(name: string, kind: SqlKind, table: string, url = kind === 'postgres' ? PG_URL : MYSQL_URL): string {
+  return `  ${name}:\n    kind: ${kind}\n    url: ${url}\n    table: ${table}\n`;
 }
 
 /** Drops every table whose name starts with `${prefix}_`. */

@@ -11,12 +11,12 @@
 // every command has a watchdog (mysql-session.ts, watched()).
 import mysql from 'mysql2';
 import type { Dialect, ReadTx, SqlParam, WriteTx } from '../../dialect.ts';
+import { PipelinedWriteTx } from '../../pipelined-write-tx.ts';
 import { SerialLock } from '../../serial-lock.ts';
 import type { SqlText } from '../../sql-text.ts';
 import { isClosedUnderUs, isConnectionLost, isMysqlUnavailable, MysqlClosedError } from './mysql-errors.ts';
 import { mysqlSchema, mysqlStatements, mysqlTables, mysqlWriteLock } from './mysql-schema.ts';
 import { killConnection, MysqlSession, watched } from './mysql-session.ts';
-import { MysqlWriteTx } from './mysql-write-tx.ts';
 
 export interface MysqlOptions {
   /** mysql://user:password@host:port/database: the database is the URL's. */
@@ -275,7 +275,7 @@ export class MysqlDialect implements Dialect {
   writeTx<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
     return this.writeLock.run(async () => {
       const writer = await this.begin();
-      const tx = new MysqlWriteTx(writer.session);
+      const tx = new PipelinedWriteTx(writer.session);
       try {
         const result = await fn(tx);
         await tx.commit();

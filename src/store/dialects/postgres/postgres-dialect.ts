@@ -9,12 +9,12 @@
 // query has a server-side and a client-side timeout.
 import pg from 'pg';
 import type { Dialect, ReadTx, SqlParam, WriteTx } from '../../dialect.ts';
+import { PipelinedWriteTx } from '../../pipelined-write-tx.ts';
 import { SerialLock } from '../../serial-lock.ts';
 import type { SqlText } from '../../sql-text.ts';
 import { isClosedUnderUs, isConnectionLost, isPostgresUnavailable, PostgresClosedError } from './postgres-errors.ts';
 import { postgresSchema, postgresStatements, postgresTables, postgresWriteLock } from './postgres-schema.ts';
 import { PostgresSession } from './postgres-session.ts';
-import { PostgresWriteTx } from './postgres-write-tx.ts';
 
 export interface PostgresOptions {
   /** postgres://user:password@host:port/database[?application_name=...]: the database is the URL's. */
@@ -264,7 +264,10 @@ export class PostgresDialect implements Dialect {
   writeTx<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
     return this.writeLock.run(async () => {
       const writer = await this.begin();
-      const tx = new PostgresWriteTx(writer.session);
+      const tx = new PipelinedWriteTx(writer.session, (result) => {
+        // PostgreSQL answers COMMIT of a failed transaction with ROLLBACK, not with an error.
+        if (result?.command === 'ROLLBACK') throw new Error('PostgreSQL rolled the transaction back at commit: a statement in it had failed');
+      });
       try {
         const result = await fn(tx);
         await tx.commit();

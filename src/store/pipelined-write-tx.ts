@@ -1,0 +1,98 @@
+// The writer's transaction on a server database (PostgreSQL, MySQL) as the store sees it:
+// statements plus savepoints, one per grouped write (group-commit.ts). Nothing is waited for
+// that need not be: SAVEPOINT, RELEASE and ROLLBACK TO, and write statements (run), are queued
+// by the dialect's session and go out with the next statement whose answer is needed, or when
+// the savepoint ends (so a failure still surfaces inside it). A put then costs two round
+// trips: its read of the key, then its writes.
+import type { SqlParam, WriteTx } from './dialect.ts';
+
+/** What a dialect's writer session offers (postgres-session.ts, mysql-session.ts). */
+export interface PipelinedSession<R> {
+  /** Called when a queued control statement failed. */
+  onControlFailure: ((error: unknown) => void) | null | undefined;
+  defer(control: string): void;
+  deferWrite(sql: string, params: SqlParam[]): void;
+  /** Sends what is queued; resolves with the last statement's result. */
+  flush(): Promise<R | undefined>;
+  all<T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T[]>;
+  get<T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T | undefined>;
+}
+
+export class PipelinedWriteTx<R> implements WriteTx {
+  /**
+   * Set when a control statement failed: savepoints can no longer isolate the grouped writes
+   * (or the lock was not taken), so every later statement and the commit fail with it. (On
+   * InnoDB a deadlock rolls the whole transaction back and later statements would autocommit;
+   * the next ROLLBACK TO SAVEPOINT then fails and stops them here.)
+   */
+  private failed: { error: unknown } | null = null;
+  private depth = 0;
+  /** open[d]: savepoint sp<d> exists and was not released. Guarded by the writer lock. */
+  private readonly open: boolean[] = [];
+
+  /**
+   * @param checkCommit inspects the COMMIT's result (PostgreSQL answers COMMIT of a failed
+   * transaction with ROLLBACK instead of an error)
+   */
+  constructor(
+    private readonly session: PipelinedSession<R>,
+    private readonly checkCommit: (result: R | undefined) => void = () => undefined,
+  ) {
+    session.onControlFailure = (error) => {
+      this.failed ??= { error };
+    };
+  }
+
+  private check(): void {
+    if (this.failed) throw this.failed.error;
+  }
+
+  async all<T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T[]> {
+    this.check();
+    return this.session.all<T>(sql, params);
+  }
+
+  async get<T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T | undefined> {
+    this.check();
+    return this.session.get<T>(sql, params);
+  }
+
+  /** Deferred (see WriteTx.run): changes is -1. */
+  async run(sql: string, params: SqlParam[] = []): Promise<{ changes: number }> {
+    this.check();
+    this.session.deferWrite(sql, params);
+    return { changes: -1 };
+  }
+
+  async savepoint<T>(fn: () => Promise<T>): Promise<T> {
+    this.check();
+    const d = this.depth++;
+    const name = `sp${d}`;
+    // Releasing the previous sp<d> (and what nested in it) before re-using the name keeps
+    // PostgreSQL from nesting every grouped write inside the previous one (MySQL would replace
+    // it anyway).
+    if (this.open[d]) this.session.defer(`RELEASE SAVEPOINT ${name}`);
+    this.session.defer(`SAVEPOINT ${name}`);
+    this.open.length = d;
+    this.open[d] = true;
+    try {
+      const result = await fn();
+      // Its queued writes go out now: their failure is this savepoint's.
+      this.check();
+      await this.session.flush();
+      return result;
+    } catch (err) {
+      if (!this.failed) this.session.defer(`ROLLBACK TO SAVEPOINT ${name}`);
+      this.open.length = d + 1;
+      throw err;
+    } finally {
+      this.depth--;
+    }
+  }
+
+  async commit(): Promise<void> {
+    this.check();
+    this.session.defer('COMMIT');
+    this.checkCommit(await this.session.flush());
+  }
+}

@@ -96,3 +96,57 @@ export class PipelinedWriteTx<R> implements WriteTx {
     this.checkCommit(await this.session.flush());
   }
 }
+
+/** A server dialect's writer connection, as the shared transaction lifecycle needs it. */
+export interface PipelinedWriter<R> {
+  session: PipelinedSession<R> & { reset(): void };
+  /** False once the connection errored or ended: the next transaction connects again. */
+  alive: boolean;
+}
+
+/** What differs between PostgreSQL and MySQL in running the writer's transaction. */
+export interface WriterOps<W extends PipelinedWriter<R>, R> {
+  /** The writer connection (the current one, or a new one when it died). */
+  connect(): Promise<W>;
+  /** Forgets the writer: the next transaction connects again. */
+  drop(): void;
+  /** BEGIN plus the leaf's write lock, in one round trip. */
+  beginLocked(writer: W): Promise<unknown>;
+  rollback(writer: W): Promise<unknown>;
+  isConnectionLost(err: unknown): boolean;
+  /** The connection was closed under us (stale), not timed out: worth one more try. */
+  isClosedUnderUs(err: unknown): boolean;
+  checkCommit?: (result: R | undefined) => void;
+}
+
+/**
+ * One writer transaction: begin with the lock (a stale reused connection is replaced once),
+ * run fn, commit; on failure roll back, or drop the connection when even that is in doubt.
+ */
+export async function runWriterTx<W extends PipelinedWriter<R>, R, T>(ops: WriterOps<W, R>, fn: (tx: WriteTx) => Promise<T>, reused: () => boolean): Promise<T> {
+  let writer: W;
+  for (let attempt = 0; ; attempt++) {
+    const wasReused = reused();
+    writer = await ops.connect();
+    try {
+      writer.session.reset();
+      await ops.beginLocked(writer);
+      break;
+    } catch (err) {
+      if (ops.isConnectionLost(err)) ops.drop();
+      else await ops.rollback(writer).catch(() => ops.drop());
+      if (!(attempt === 0 && wasReused && ops.isClosedUnderUs(err))) throw err;
+    }
+  }
+  const tx = new PipelinedWriteTx<R>(writer.session, ops.checkCommit);
+  try {
+    const result = await fn(tx);
+    await tx.commit();
+    return result;
+  } catch (err) {
+    // The commit outcome is unknown if ROLLBACK cannot even be sent: start afresh.
+    if (writer.alive && !ops.isConnectionLost(err)) await ops.rollback(writer).catch(() => ops.drop());
+    else ops.drop();
+    throw err;
+  }
+}

@@ -11,12 +11,12 @@
 // every command has a watchdog (mysql-session.ts, watched()).
 import mysql from 'mysql2';
 import type { Dialect, ReadTx, SqlParam, WriteTx } from '../../dialect.ts';
-import { PipelinedWriteTx } from '../../pipelined-write-tx.ts';
+import { runWriterTx, type WriterOps } from '../../pipelined-write-tx.ts';
 import { SerialLock } from '../../serial-lock.ts';
 import type { SqlText } from '../../sql-text.ts';
 import { isClosedUnderUs, isConnectionLost, isMysqlUnavailable, MysqlClosedError } from './mysql-errors.ts';
 import { mysqlSchema, mysqlStatements, mysqlTables, mysqlWriteLock } from './mysql-schema.ts';
-import { killConnection, MysqlSession, watched } from './mysql-session.ts';
+import { killConnection, MysqlSession, watched, type Result } from './mysql-session.ts';
 
 export interface MysqlOptions {
   /** mysql://user:password@host:port/database: the database is the URL's. */
@@ -273,40 +273,18 @@ export class MysqlDialect implements Dialect {
   }
 
   writeTx<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
-    return this.writeLock.run(async () => {
-      const writer = await this.begin();
-      const tx = new PipelinedWriteTx(writer.session);
-      try {
-        const result = await fn(tx);
-        await tx.commit();
-        return result;
-      } catch (err) {
-        if (writer.alive && !isConnectionLost(err)) {
-          await writer.session.text(['ROLLBACK']).catch(() => this.dropWriter());
-        } else {
-          this.dropWriter();
-        }
-        throw err;
-      }
-    });
+    return this.writeLock.run(() => runWriterTx(this.writerOps, fn, () => this.writer?.alive === true));
   }
 
-  /** START TRANSACTION and the leaf's write lock in one round trip; a stale connection is replaced once. */
-  private async begin(): Promise<Writer> {
-    for (let attempt = 0; ; attempt++) {
-      const reused = this.writer?.alive === true;
-      const writer = await this.connectWriter();
-      try {
-        writer.session.reset();
-        await writer.session.text(['START TRANSACTION', mysqlWriteLock(this.prefix)]);
-        return writer;
-      } catch (err) {
-        if (isConnectionLost(err)) this.dropWriter();
-        else await writer.session.text(['ROLLBACK']).catch(() => this.dropWriter());
-        if (!(attempt === 0 && reused && isClosedUnderUs(err))) throw err;
-      }
-    }
-  }
+  /** How this database begins, locks and rolls back the writer's transaction (pipelined-write-tx.ts). */
+  private readonly writerOps: WriterOps<Writer, Result> = {
+    connect: () => this.connectWriter(),
+    drop: () => this.dropWriter(),
+    beginLocked: (writer) => writer.session.text(['START TRANSACTION', mysqlWriteLock(this.prefix)]),
+    rollback: (writer) => writer.session.text(['ROLLBACK']),
+    isConnectionLost,
+    isClosedUnderUs,
+  };
 
   async sizeBytes(): Promise<number> {
     return this.readTx(async (tx) => {

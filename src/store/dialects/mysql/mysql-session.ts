@@ -12,7 +12,7 @@ import { isConnectionLost, translateMysqlError } from './mysql-errors.ts';
 
 const { TypedParameter } = mysql;
 
-type Result = mysql.RowDataPacket[] | mysql.ResultSetHeader;
+export type Result = mysql.RowDataPacket[] | mysql.ResultSetHeader;
 
 /** Statements whose parameters hold up to this many bytes travel inline (escaped) in a batch. */
 const INLINE_BYTES = 64 * 1024;

@@ -9,7 +9,7 @@
 // query has a server-side and a client-side timeout.
 import pg from 'pg';
 import type { Dialect, ReadTx, SqlParam, WriteTx } from '../../dialect.ts';
-import { PipelinedWriteTx } from '../../pipelined-write-tx.ts';
+import { runWriterTx, type WriterOps } from '../../pipelined-write-tx.ts';
 import { SerialLock } from '../../serial-lock.ts';
 import type { SqlText } from '../../sql-text.ts';
 import { isClosedUnderUs, isConnectionLost, isPostgresUnavailable, PostgresClosedError } from './postgres-errors.ts';
@@ -262,44 +262,22 @@ export class PostgresDialect implements Dialect {
   }
 
   writeTx<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
-    return this.writeLock.run(async () => {
-      const writer = await this.begin();
-      const tx = new PipelinedWriteTx(writer.session, (result) => {
-        // PostgreSQL answers COMMIT of a failed transaction with ROLLBACK, not with an error.
-        if (result?.command === 'ROLLBACK') throw new Error('PostgreSQL rolled the transaction back at commit: a statement in it had failed');
-      });
-      try {
-        const result = await fn(tx);
-        await tx.commit();
-        return result;
-      } catch (err) {
-        if (writer.alive && !isConnectionLost(err)) {
-          // The commit outcome is unknown if ROLLBACK cannot even be sent: start afresh.
-          await writer.client.query('ROLLBACK').catch(() => this.dropWriter());
-        } else {
-          this.dropWriter();
-        }
-        throw err;
-      }
-    });
+    return this.writeLock.run(() => runWriterTx(this.writerOps, fn, () => this.writer?.alive === true));
   }
 
-  /** BEGIN and the leaf's write lock in one round trip; a stale connection is replaced once. */
-  private async begin(): Promise<Writer> {
-    for (let attempt = 0; ; attempt++) {
-      const reused = this.writer?.alive === true;
-      const writer = await this.connectWriter();
-      try {
-        writer.session.reset();
-        await writer.client.query(`${BEGIN_WRITE}; ${postgresWriteLock(this.prefix)}`);
-        return writer;
-      } catch (err) {
-        if (isConnectionLost(err)) this.dropWriter();
-        else await writer.client.query('ROLLBACK').catch(() => this.dropWriter());
-        if (!(attempt === 0 && reused && isClosedUnderUs(err))) throw err;
-      }
-    }
-  }
+  /** How this database begins, locks and rolls back the writer's transaction (pipelined-write-tx.ts). */
+  private readonly writerOps: WriterOps<Writer, pg.QueryResult> = {
+    connect: () => this.connectWriter(),
+    drop: () => this.dropWriter(),
+    beginLocked: (writer) => writer.client.query(`${BEGIN_WRITE}; ${postgresWriteLock(this.prefix)}`),
+    rollback: (writer) => writer.client.query('ROLLBACK'),
+    isConnectionLost,
+    isClosedUnderUs,
+    // PostgreSQL answers COMMIT of a failed transaction with ROLLBACK, not with an error.
+    checkCommit: (result) => {
+      if (result?.command === 'ROLLBACK') throw new Error('PostgreSQL rolled the transaction back at commit: a statement in it had failed');
+    },
+  };
 
   async sizeBytes(): Promise<number> {
     return this.readTx(async (tx) => {

@@ -25,14 +25,19 @@ interface Event {
 }
 
 /** Collects every event of one watch, checking the stream is strictly ordered as it goes. */
-function watchAll(client: EtcdClient, prefix: string): { events: Event[]; stream: grpc.ClientDuplexStream<any, any>; lastRev: () => number } {
+async function watchAll(client: EtcdClient, prefix: string): Promise<{ events: Event[]; stream: grpc.ClientDuplexStream<any, any>; lastRev: () => number }> {
   const events: Event[] = [];
   const stream = client.watch();
-  stream.on('data', (res: any) => {
-    for (const e of res.events ?? []) events.push({ key: e.kv.key.toString(), rev: e.kv.mod_revision, type: e.type });
+  // Resolves once the server confirmed the watch: every write after that is in its stream.
+  const created = new Promise<void>((resolve) => {
+    stream.on('data', (res: any) => {
+      if (res.created) resolve();
+      for (const e of res.events ?? []) events.push({ key: e.kv.key.toString(), rev: e.kv.mod_revision, type: e.type });
+    });
   });
   stream.on('error', () => undefined);
   stream.write({ create_request: { key: b(prefix), range_end: end(prefix) } });
+  await created;
   return { events, stream, lastRev: () => (events.length ? events[events.length - 1].rev : 0) };
 }
 
@@ -85,8 +90,8 @@ describe('a leaf database outage on a mixed topology', () => {
   });
 
   it('fails only the dead leaf, keeps the rest flowing, and loses nothing', async () => {
-    const all = watchAll(client, '/registry/');
-    const crdsOnly = watchAll(client, LEAF_PREFIX.my);
+    const all = await watchAll(client, '/registry/');
+    const crdsOnly = await watchAll(client, LEAF_PREFIX.my);
     const acked = new Map<string, number>(); // key -> revision
     const attempted = new Set<string>();
     const pgErrors: grpc.ServiceError[] = [];

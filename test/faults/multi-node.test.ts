@@ -16,14 +16,19 @@ const end = (p: string) => {
   return e;
 };
 
-function watchAll(client: EtcdClient, prefix: string) {
+/** A watch over the prefix; resolves once the server confirmed it (writes after that are seen). */
+async function watchAll(client: EtcdClient, prefix: string) {
   const events: Array<{ key: string; rev: number }> = [];
   const stream = client.watch();
-  stream.on('data', (res: any) => {
-    for (const e of res.events ?? []) events.push({ key: e.kv.key.toString(), rev: e.kv.mod_revision });
+  const created = new Promise<void>((resolve) => {
+    stream.on('data', (res: any) => {
+      if (res.created) resolve();
+      for (const e of res.events ?? []) events.push({ key: e.kv.key.toString(), rev: e.kv.mod_revision });
+    });
   });
   stream.on('error', () => undefined);
   stream.write({ create_request: { key: b(prefix), range_end: end(prefix) } });
+  await created;
   return { events, close: () => stream.cancel() };
 }
 
@@ -75,7 +80,7 @@ describe('multi-node faults', () => {
     cluster = await startCluster({ nodes: 2, leaves: { pg: 'postgres' }, args: ['--revision-deadline', '1s'] });
     clients = cluster.nodes.map((n) => connectEtcd(n.endpoint));
     const [a, survivor] = clients;
-    const watch = watchAll(survivor, '/f/');
+    const watch = await watchAll(survivor, '/f/');
     const acked = new Map<string, number>();
     const attempted = new Set<string>();
     const errorsA: grpc.ServiceError[] = [];
@@ -119,8 +124,8 @@ describe('multi-node faults', () => {
         urls: { pg: PG_URL.replace(/:\d+\//, `:${proxy.port}/`) },
       });
       clients = cluster.nodes.map((n) => connectEtcd(n.endpoint));
-      const all = clients.map((c) => watchAll(c, '/o/'));
-      const liveOnly = watchAll(clients[1], '/o/my/');
+      const all = await Promise.all(clients.map((c) => watchAll(c, '/o/')));
+      const liveOnly = await watchAll(clients[1], '/o/my/');
       const acked = new Map<string, number>();
       const attempted = new Set<string>();
       const pgErrors: grpc.ServiceError[] = [];
@@ -157,7 +162,7 @@ describe('multi-node faults', () => {
   it('Redis restarted empty mid-load: revisions never go backwards and writes resume by themselves', async () => {
     cluster = await startCluster({ nodes: 2, leaves: { pg: 'postgres', my: 'mysql' }, routes: ['  - { prefix: /r/my/, to: my }'] });
     clients = cluster.nodes.map((n) => connectEtcd(n.endpoint));
-    const watches = clients.map((c) => watchAll(c, '/r/'));
+    const watches = await Promise.all(clients.map((c) => watchAll(c, '/r/')));
     const acked = new Map<string, number>();
     const attempted = new Set<string>();
     const errors: grpc.ServiceError[] = [];

@@ -17,14 +17,19 @@ interface Seen {
   close(): void;
 }
 
-function watch(client: EtcdClient, prefix: string, startRevision = 0): Seen {
+/** A watch; resolves once the server confirmed it (every later write is in its stream). */
+async function watch(client: EtcdClient, prefix: string, startRevision = 0): Promise<Seen> {
   const events: Seen['events'] = [];
   const stream = client.watch();
-  stream.on('data', (res: any) => {
-    for (const e of res.events ?? []) events.push({ key: e.kv.key.toString(), rev: e.kv.mod_revision, type: e.type });
+  const created = new Promise<void>((resolve) => {
+    stream.on('data', (res: any) => {
+      if (res.created) resolve();
+      for (const e of res.events ?? []) events.push({ key: e.kv.key.toString(), rev: e.kv.mod_revision, type: e.type });
+    });
   });
   stream.on('error', () => undefined);
   stream.write({ create_request: { key: b(prefix), range_end: end(prefix), start_revision: startRevision } });
+  await created;
   return { events, close: () => stream.cancel() };
 }
 
@@ -50,8 +55,7 @@ describe.each([2, 3])('%i nodes sharing leaves and a Redis counter', (count) => 
   });
 
   it('concurrent writers through every node: one sequence, identical ordered watch streams everywhere', async () => {
-    const watches = clients.map((c) => watch(c, '/registry/'));
-    await new Promise((r) => setTimeout(r, 200)); // let every watch be created before writing
+    const watches = await Promise.all(clients.map((c) => watch(c, '/registry/')));
     const acked = new Map<string, number>();
     await Promise.all(
       clients.flatMap((c, n) =>
@@ -104,7 +108,7 @@ describe.each([2, 3])('%i nodes sharing leaves and a Redis counter', (count) => 
     await until(() => written.size > 30, 'writes before the list');
     const list = await lister.kv.range({ key: b('/registry/'), range_end: end('/registry/') });
     const listed = new Set(list.kvs.map((kv: any) => kv.key.toString()));
-    const w = watch(lister, '/registry/', list.header.revision + 1);
+    const w = await watch(lister, '/registry/', list.header.revision + 1);
     await until(() => written.size > 80, 'writes after the list');
     stop = true;
     await writing;

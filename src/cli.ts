@@ -3,6 +3,7 @@ import { parseFlags, usage } from './config/node-config.ts';
 import { startNode } from './node.ts';
 import { describeTopology, loadTopology } from './topology/load-topology.ts';
 import { log, setLogLevel } from './telemetry/logger.ts';
+import { treeCommand } from './tree/tree-runner.ts';
 
 /** `etcd-tree topology check DIR [--data-dir D]`: validate and print the resolved route table. */
 function topologyCheck(args: string[]): void {
@@ -23,6 +24,7 @@ function topologyCheck(args: string[]): void {
 
 async function main(argv: string[]): Promise<void> {
   if (argv[0] === 'topology' && argv[1] === 'check') return topologyCheck(argv.slice(2));
+  if (argv[0] === 'tree') return treeCommand(argv.slice(1));
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(usage());
     return;

@@ -19,7 +19,9 @@ import { GenerationKeeper } from './revision/generation-keeper.ts';
 import { MemoryAllocator } from './revision/memory-allocator.ts';
 import { RedisAllocator } from './revision/redis-allocator.ts';
 import { findHiddenKeys } from './router/hidden-keys.ts';
-import { LeafRegistry } from './router/leaf-registry.ts';
+import { TargetRegistry } from './router/target-registry.ts';
+import type { LeaseHome } from './router/target.ts';
+import { treeServiceImpl } from './etcd/tree-service.ts';
 import { Router } from './router/router.ts';
 import { startHttpServer, type RunningHttpServer } from './telemetry/http-server.ts';
 import { log } from './telemetry/logger.ts';
@@ -46,14 +48,26 @@ function listenAddressOf(url: string): { host: string; port: number; tls: boolea
 export async function startNode(config: NodeConfig): Promise<RunningNode> {
   initTracing('etcd-tree', { 'etcd_tree.node': config.name });
   const topology = loadTopology(config.topologyDir, config.dataDir);
+  if (config.revisionStore === 'memory' && [...topology.backends.values()].some((b) => b.kind === 'node')) {
+    throw new Error('child nodes (kind: node) need --revision-store redis://..., the Redis the whole tree shares');
+  }
+  const isRoot = config.treeRole === 'root';
   const redis = config.revisionStore === 'memory' ? null : new RedisAllocator({ url: config.revisionStore, keyPrefix: config.revisionPrefix, deadlineMs: config.revisionDeadlineMs });
   const allocator = redis ?? new MemoryAllocator();
-  const registry = new LeafRegistry(allocator);
+  const registry = new TargetRegistry(allocator);
   const opened = await registry.openAll(topology);
   await registry.adopt(opened);
+  let lessor: LeaseRegistry | undefined;
+  const router = new Router({
+    routes: TargetRegistry.routesOf(topology, opened),
+    allocator,
+    feeds: TargetRegistry.feedsOf(opened),
+    leaseExists: (id) => lessor!.exists(id),
+    ensureLeases: (ids) => lessor!.ensureKnown(ids),
+  });
   // With Redis: a trustworthy counter before any write, kept so (Redis may restart empty), and
   // revisions of crashed writers fenced within the deadline.
-  const keeper = redis ? new GenerationKeeper(redis, () => registry.stores()) : null;
+  const keeper = redis ? new GenerationKeeper(redis, () => router.targets(), isRoot) : null;
   await keeper?.ensure().catch((err) => log.warn({ err: { message: (err as Error).message } }, 'revision generation not established yet; writes answer UNAVAILABLE until it is'));
   keeper?.start();
   const fencer = redis ? new Fencer(redis, () => registry.stores(), Math.max(100, config.revisionDeadlineMs / 4)) : null;
@@ -62,27 +76,18 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   // Opening seeded the allocator: revisions continue where the leaves stopped.
   const floor = await allocator.current();
 
-  let lessor: LeaseRegistry | undefined;
-  const router = new Router({
-    routes: LeafRegistry.routesOf(topology, opened),
-    allocator,
-    feeds: LeafRegistry.feedsOf(opened),
-    leaseExists: (id) => lessor!.exists(id),
-    ensureLeases: (ids) => lessor!.ensureKnown(ids),
-  });
-  // Leases live in the leaf of the catch-all route.
-  // Leases are persisted in the catch-all's leaf (with Redis too: Redis may lose them); with
-  // several nodes their deadlines and keep-alives live in Redis.
-  const home = router.routeTable.leafFor(Buffer.alloc(0));
+  // Lease records are persisted by the catch-all's target (a leaf, or a child's home leaf), with
+  // Redis too (Redis may lose them); with several nodes deadlines and keep-alives live in Redis.
+  const home = router.routeTable.targetFor(Buffer.alloc(0)) as unknown as LeaseHome;
   lessor = redis
-    ? new RedisLessor(home, router, { url: config.revisionStore, keyPrefix: config.revisionPrefix, nodeName: config.name })
+    ? new RedisLessor(home, router, { url: config.revisionStore, keyPrefix: config.revisionPrefix, nodeName: config.name, expiryChecks: isRoot })
     : new LeafLessor(home, router);
   await lessor.start();
 
   // Hot reload: open the new leaves, refuse a table that would hide existing keys, swap.
   const applyTopology = async (next: Topology) => {
     const leaves = await registry.openAll(next);
-    const table = LeafRegistry.routesOf(next, leaves);
+    const table = TargetRegistry.routesOf(next, leaves);
     const hidden = await findHiddenKeys(router.routeTable, table, allocator).catch(async (err) => {
       await registry.discard(leaves);
       throw err;
@@ -92,7 +97,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       const what = hidden.map((h) => `prefix "${h.prefix}": ${h.count} key(s) in leaf ${h.leaf}`).join('; ');
       throw new Error(`the new topology would hide existing keys (${what}); move or delete them first`);
     }
-    router.setRoutes(table, LeafRegistry.feedsOf(leaves));
+    router.setRoutes(table, TargetRegistry.feedsOf(leaves));
     await registry.adopt(leaves);
     log.info({ routes: next.routes.map((r) => ({ prefix: r.prefix, to: r.to })) }, 'topology reloaded');
   };
@@ -112,7 +117,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     Lease: leaseService(lessor, router, header, streams.track),
     Maintenance: maintenanceService(router, header, identity),
     Cluster: clusterService(header, identity),
-  });
+  }, treeServiceImpl(router, () => home));
 
   const tls: TlsFiles | null = config.certFile && config.keyFile
     ? { cert: readFileSync(config.certFile), key: readFileSync(config.keyFile), ca: config.trustedCaFile ? readFileSync(config.trustedCaFile) : null, clientCertAuth: config.clientCertAuth }

@@ -1,5 +1,10 @@
-// Node settings from command-line flags, named like etcd's where the concept is the same.
+// Node settings from command-line flags and an optional --config-file, named like etcd's where
+// the concept is the same.
+import { readConfigFile, type FileSetting } from './config-file.ts';
 import { parseDuration } from './duration.ts';
+
+/** Where this node sits in a tree: the root sees the whole keyspace, a branch only its part. */
+export type TreeRole = 'root' | 'branch';
 
 export interface NodeConfig {
   name: string;
@@ -22,6 +27,9 @@ export interface NodeConfig {
   revisionPrefix: string;
   /** How long a revision may stay pending before another node fences it (Redis only). */
   revisionDeadlineMs: number;
+  treeRole: TreeRole;
+  /** The --config-file the settings came from, if any. */
+  configFile: string | null;
 }
 
 export const defaultConfig = (): NodeConfig => ({
@@ -42,11 +50,15 @@ export const defaultConfig = (): NodeConfig => ({
   revisionStore: 'memory',
   revisionPrefix: 'etcd-tree:',
   revisionDeadlineMs: 5000,
+  treeRole: 'root',
+  configFile: null,
 });
 
 interface FlagSpec {
   help: string;
   bool?: boolean;
+  /** Takes comma-separated values (a YAML sequence in a config file). */
+  list?: boolean;
   apply(c: NodeConfig, value: string): void;
 }
 
@@ -64,9 +76,13 @@ const bool = (flag: string, v: string) => {
 
 export const FLAGS: Record<string, FlagSpec> = {
   name: { help: 'human-readable name of this node (member name)', apply: (c, v) => (c.name = v) },
-  'listen-client-urls': { help: 'URLs to serve the etcd v3 gRPC API on (http:// or https://)', apply: (c, v) => (c.listenClientUrls = list(v)) },
-  'advertise-client-urls': { help: 'client URLs reported by MemberList (default: the listen URLs)', apply: (c, v) => (c.advertiseClientUrls = list(v)) },
-  'listen-metrics-urls': { help: 'URLs for /healthz, /readyz and /metrics', apply: (c, v) => (c.listenMetricsUrls = list(v)) },
+  'config-file': {
+    help: 'YAML file of settings keyed by these flag names without -- (flags on the command line override it; relative paths in it resolve against its directory)',
+    apply: (c, v) => (c.configFile = v),
+  },
+  'listen-client-urls': { help: 'URLs to serve the etcd v3 gRPC API on (http:// or https://)', list: true, apply: (c, v) => (c.listenClientUrls = list(v)) },
+  'advertise-client-urls': { help: 'client URLs reported by MemberList (default: the listen URLs)', list: true, apply: (c, v) => (c.advertiseClientUrls = list(v)) },
+  'listen-metrics-urls': { help: 'URLs for /healthz, /readyz and /metrics', list: true, apply: (c, v) => (c.listenMetricsUrls = list(v)) },
   'data-dir': { help: 'directory for embedded data (relative SQLite paths in topology resolve here)', apply: (c, v) => (c.dataDir = v) },
   'topology-dir': { help: 'directory of topology *.yaml files', apply: (c, v) => (c.topologyDir = v) },
   'cert-file': { help: 'TLS certificate for client connections', apply: (c, v) => (c.certFile = v) },
@@ -92,11 +108,47 @@ export const FLAGS: Record<string, FlagSpec> = {
     apply: (c, v) => (c.revisionDeadlineMs = parseDuration(v)),
   },
   'revision-prefix': { help: 'prefix of the Redis keys (one tree per prefix; default etcd-tree:)', apply: (c, v) => (c.revisionPrefix = v) },
+  'tree-role': {
+    help: 'root: this node sees the whole keyspace (runs lease expiry, re-establishes the revision counter after Redis lost it); branch: a node below a parent',
+    apply: (c, v) => {
+      if (v !== 'root' && v !== 'branch') throw new Error(`--tree-role takes root or branch, got "${v}"`);
+      c.treeRole = v;
+    },
+  },
 };
 
-/** Parses `--flag value`, `--flag=value` and bare boolean flags. Throws on unknown flags. */
+/**
+ * Parses `--flag value`, `--flag=value` and bare boolean flags, after the settings of
+ * `--config-file` if one is given (the command line wins). Throws on unknown flags.
+ */
 export function parseFlags(argv: string[]): NodeConfig {
   const config = defaultConfig();
+  const given = readArgv(argv);
+  const files = given.filter((g) => g.name === 'config-file');
+  if (files.length > 1) throw new Error('--config-file is given more than once');
+  if (files.length === 1) applyFileSettings(config, readConfigFile(files[0].value, FLAGS));
+  for (const { name, value } of given) FLAGS[name].apply(config, value);
+  if (config.advertiseClientUrls.length === 0) config.advertiseClientUrls = config.listenClientUrls;
+  const tlsWanted = config.listenClientUrls.some((u) => u.startsWith('https://'));
+  if (tlsWanted && (!config.certFile || !config.keyFile)) throw new Error('https:// listen URLs need --cert-file and --key-file');
+  if (config.clientCertAuth && !config.trustedCaFile) throw new Error('--client-cert-auth needs --trusted-ca-file');
+  return config;
+}
+
+/** A bad value in the file is reported at its line, not as if it came from a flag. */
+function applyFileSettings(config: NodeConfig, settings: FileSetting[]): void {
+  for (const s of settings) {
+    try {
+      FLAGS[s.name].apply(config, s.value);
+    } catch (err) {
+      throw new Error(`${s.at}: ${(err as Error).message.replace(/^--/, '')}`);
+    }
+  }
+}
+
+/** The flags of argv in order, values unvalidated. */
+function readArgv(argv: string[]): Array<{ name: string; value: string }> {
+  const given: Array<{ name: string; value: string }> = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (!arg.startsWith('--')) throw new Error(`unexpected argument "${arg}"`);
@@ -109,16 +161,12 @@ export function parseFlags(argv: string[]): NodeConfig {
     else if (spec.bool) value = argv[i + 1] === 'true' || argv[i + 1] === 'false' ? argv[++i] : '';
     else if (i + 1 < argv.length) value = argv[++i];
     else throw new Error(`--${name} needs a value`);
-    spec.apply(config, value);
+    given.push({ name, value });
   }
-  if (config.advertiseClientUrls.length === 0) config.advertiseClientUrls = config.listenClientUrls;
-  const tlsWanted = config.listenClientUrls.some((u) => u.startsWith('https://'));
-  if (tlsWanted && (!config.certFile || !config.keyFile)) throw new Error('https:// listen URLs need --cert-file and --key-file');
-  if (config.clientCertAuth && !config.trustedCaFile) throw new Error('--client-cert-auth needs --trusted-ca-file');
-  return config;
+  return given;
 }
 
 export function usage(): string {
   const lines = Object.entries(FLAGS).map(([name, spec]) => `  --${name}${spec.bool ? '' : ' VALUE'}\n      ${spec.help}`);
-  return `etcd-tree: the etcd v3 API over a tree of SQL databases\n\nUsage: etcd-tree [flags]\n       etcd-tree topology check DIR [--data-dir DIR]\n\n${lines.join('\n')}\n`;
+  return `etcd-tree: the etcd v3 API over a tree of SQL databases\n\nUsage: etcd-tree [flags]\n       etcd-tree topology check DIR [--data-dir DIR]\n       etcd-tree tree [DIR]   (start every node of DIR, default ./nodes: see README)\n\n${lines.join('\n')}\n`;
 }

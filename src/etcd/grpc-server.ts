@@ -2,7 +2,7 @@
 // --max-request-bytes check needs, TLS or plaintext, and tracking of open streams so a
 // shutdown can end them cleanly.
 import * as grpc from '@grpc/grpc-js';
-import { encoderFor, serviceDefinition, type ServiceName } from './proto/load.ts';
+import { encoderFor, serviceDefinition, treeService, type ServiceName } from './proto/load.ts';
 import { recordRequestSize } from './rpc-handler.ts';
 
 /** etcd lets gRPC accept this much above --max-request-bytes, then answers its own error. */
@@ -51,7 +51,11 @@ export class StreamRegistry {
   }
 }
 
-export function createGrpcServer(maxRequestBytes: number, services: Record<ServiceName, grpc.UntypedServiceImplementation>): grpc.Server {
+export function createGrpcServer(
+  maxRequestBytes: number,
+  services: Record<ServiceName, grpc.UntypedServiceImplementation>,
+  tree: grpc.UntypedServiceImplementation,
+): grpc.Server {
   const server = new grpc.Server({
     'grpc.max_receive_message_length': maxRequestBytes + GRPC_OVERHEAD_BYTES,
     'grpc.max_send_message_length': 2 ** 31 - 1,
@@ -63,6 +67,7 @@ export function createGrpcServer(maxRequestBytes: number, services: Record<Servi
   for (const [name, impl] of Object.entries(services) as Array<[ServiceName, grpc.UntypedServiceImplementation]>) {
     server.addService(measured(name), impl);
   }
+  server.addService(treeService().service, tree);
   return server;
 }
 

@@ -19,31 +19,31 @@ export function kvService(router: Router, header: HeaderFn, limits: KvLimits): g
     if (requestSize(req) > limits.maxRequestBytes) throw Errors.requestTooLarge();
   };
   return {
-    Range: unaryHandler('/etcdserverpb.KV/Range', async (req: RangeRequest) => {
+    Range: unaryHandler('/etcdserverpb.KV/Range', async (req: RangeRequest, ctx) => {
       checkRange(req);
-      const res = await router.range(req);
+      const res = await router.range(req, ctx);
       return { ...res, header: header(res.header.revision) };
     }),
-    Put: unaryHandler('/etcdserverpb.KV/Put', async (req: PutRequest) => {
+    Put: unaryHandler('/etcdserverpb.KV/Put', async (req: PutRequest, ctx) => {
       checkPut(req);
       checkSize(req);
-      const res = await router.put(req);
+      const res = await router.put(req, ctx);
       return { ...res, header: header(res.header.revision) };
     }),
-    DeleteRange: unaryHandler('/etcdserverpb.KV/DeleteRange', async (req: DeleteRangeRequest) => {
+    DeleteRange: unaryHandler('/etcdserverpb.KV/DeleteRange', async (req: DeleteRangeRequest, ctx) => {
       checkDelete(req);
       checkSize(req);
-      const res = await router.deleteRange(req);
+      const res = await router.deleteRange(req, ctx);
       return { ...res, header: header(res.header.revision) };
     }),
-    Txn: unaryHandler('/etcdserverpb.KV/Txn', async (req: TxnRequest) => {
+    Txn: unaryHandler('/etcdserverpb.KV/Txn', async (req: TxnRequest, ctx) => {
       checkTxn(req, limits.maxTxnOps);
       if (!isTxnReadOnly(req)) checkSize(req);
-      const { response } = await router.txn(req);
+      const { response } = await router.txn(req, ctx);
       return { ...response, header: header(response.header.revision) };
     }),
-    Compact: unaryHandler('/etcdserverpb.KV/Compact', async (req: { revision: number; physical: boolean }) => {
-      const current = await router.compact(req.revision, req.physical);
+    Compact: unaryHandler('/etcdserverpb.KV/Compact', async (req: { revision: number; physical: boolean }, ctx) => {
+      const current = await router.compact(req.revision, req.physical, ctx);
       return { header: header(current) };
     }),
   };

@@ -1,6 +1,8 @@
 // The one wrapper every unary handler goes through: server span, metrics, error mapping and
 // logging of unexpected errors (once, with the trace id).
 import type * as grpc from '@grpc/grpc-js';
+import type { Span } from '@opentelemetry/api';
+import { incomingContext, type CallContext } from '../child/call-context.ts';
 import { log } from '../telemetry/logger.ts';
 import { observeRpc, startRpc } from '../telemetry/metrics.ts';
 import { spanLogFields, traceUnary } from '../telemetry/tracing.ts';
@@ -19,7 +21,7 @@ export function requestSize(message: object): number {
 
 export function unaryHandler<Req extends object, Res>(
   fullMethod: string,
-  handle: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
+  handle: (req: Req, ctx: CallContext, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const started = startRpc(fullMethod);
@@ -27,7 +29,7 @@ export function unaryHandler<Req extends object, Res>(
     // log line of an unexpected error carries the trace id.
     traceUnary(fullMethod, call.metadata, async (span) => {
       try {
-        return await handle(call.request, call);
+        return await handle(call.request, contextOf(call, span), call);
       } catch (err) {
         const status = toGrpcError(err);
         if (status.unexpected) log.error({ err, method: fullMethod, ...spanLogFields(span) }, 'request failed unexpectedly');
@@ -44,4 +46,12 @@ export function unaryHandler<Req extends object, Res>(
       },
     );
   };
+}
+
+/** The tree context of an incoming call: trace, hops, read index, deadline, cancellation. */
+function contextOf(call: grpc.ServerUnaryCall<unknown, unknown>, span: Span): CallContext {
+  const deadline = call.getDeadline();
+  const aborter = new AbortController();
+  call.once('cancelled', () => aborter.abort());
+  return incomingContext(call.metadata, span, Number.isFinite(Number(deadline)) ? deadline : null, aborter.signal);
 }

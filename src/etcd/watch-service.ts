@@ -2,6 +2,7 @@
 // create, cancel, progress. Responses go through one bounded send queue; a watcher whose
 // responses pile up past the bound is cancelled with a reason instead of growing memory.
 import type * as grpc from '@grpc/grpc-js';
+import { hopsOf, TreeMetadata } from '../child/call-context.ts';
 import type { Router } from '../router/router.ts';
 import type { MvccEvent } from '../store/types.ts';
 import { intervalOf } from '../store/types.ts';
@@ -59,12 +60,20 @@ class WatchStream implements WatcherSink {
   private readonly queue: Outgoing[] = [];
   private readonly queuedPerWatcher = new Map<number, number>();
   private blocked = false;
-  private progressRequested = false;
+  /**
+   * A WatchProgressRequest waiting to be answered: with the revision that was current when it
+   * arrived, once every watcher of the stream has reached it (etcd answers with its current
+   * revision, all watchers being synced; a feed from a child may still be a step behind).
+   */
+  private progressRequested: { atLeast: number } | null = null;
   private ticker: NodeJS.Timeout | null = null;
   private closed = false;
   private requests: Promise<void> = Promise.resolve();
   private readonly untrack: () => void;
   private readonly span;
+  /** A parent node's upstream watch: progress goes out whenever a watch's revision advances. */
+  private readonly eager: boolean;
+  private readonly advancedWatchers = new Set<Watcher>();
 
   constructor(
     private readonly call: grpc.ServerDuplexStream<WatchRequest, object>,
@@ -74,6 +83,7 @@ class WatchStream implements WatcherSink {
     track: StreamTracker,
   ) {
     this.span = startStreamSpan('/etcdserverpb.Watch/Watch', call.metadata).span;
+    this.eager = call.metadata.get(TreeMetadata.eagerProgress).length > 0;
     metrics.watchStreamsGauge.inc();
     this.untrack = track(() => this.shutdown());
     // Requests of one stream are handled in order (clients match created responses to their
@@ -89,6 +99,11 @@ class WatchStream implements WatcherSink {
     call.on('end', () => this.close());
     call.on('error', () => this.close());
     call.on('close', () => this.close());
+    try {
+      hopsOf(call.metadata);
+    } catch (err) {
+      this.close(err);
+    }
   }
 
   private async onRequest(req: WatchRequest): Promise<void> {
@@ -99,7 +114,7 @@ class WatchStream implements WatcherSink {
       case 'cancel_request':
         return this.cancel(req.cancel_request!.watch_id);
       case 'progress_request':
-        this.progressRequested = true;
+        this.progressRequested = { atLeast: await this.router.currentRevision() };
         this.maybeSendStreamProgress();
         return;
     }
@@ -108,19 +123,21 @@ class WatchStream implements WatcherSink {
   private async create(cr: WatchCreateRequest): Promise<void> {
     const key = cr.key.length === 0 ? Buffer.from([0]) : cr.key;
     const interval = intervalOf(key, cr.range_end);
+    const fail = (reason: string, rev: number) =>
+      this.enqueue({ header: this.header(rev), watch_id: STREAM_WATCH_ID, created: true, canceled: true, cancel_reason: reason }, null);
+    if (interval.end !== null && interval.end.length > 0 && Buffer.compare(key, interval.end) >= 0) {
+      return fail(WatchCancelReasons.emptyRange, await this.router.watermarkFor(key, Buffer.alloc(0)));
+    }
     const feed = await this.router.feedFor(key, cr.range_end);
     // Like etcd's "current revision": everything up to it is resolved in these leaves (the
     // feed may not have read it yet; the watcher then skips what is below its start).
     const rev = await this.router.watermarkFor(key, cr.range_end);
-    const fail = (reason: string) =>
-      this.enqueue({ header: this.header(rev), watch_id: STREAM_WATCH_ID, created: true, canceled: true, cancel_reason: reason }, null);
-    if (interval.end !== null && interval.end.length > 0 && Buffer.compare(key, interval.end) >= 0) return fail(WatchCancelReasons.emptyRange);
     let id = cr.watch_id;
     if (id === 0) {
       while (this.watchers.has(this.nextId)) this.nextId++;
       id = this.nextId++;
     } else if (this.watchers.has(id)) {
-      return fail(WatchCancelReasons.duplicateId);
+      return fail(WatchCancelReasons.duplicateId, rev);
     }
     const watcher = new Watcher(
       {
@@ -163,6 +180,7 @@ class WatchStream implements WatcherSink {
   // --- WatcherSink ---
 
   events(w: Watcher, headerRev: number, events: MvccEvent[]): void {
+    if (this.progressRequested) queueMicrotask(() => this.maybeSendStreamProgress());
     const base = { header: this.header(headerRev), watch_id: w.id };
     if (w.options.fragment) {
       for (const part of fragments(events, this.options.maxRequestBytes)) {
@@ -182,8 +200,26 @@ class WatchStream implements WatcherSink {
     this.removeWatcher(w);
   }
 
-  synced(): void {
+  synced(w: Watcher): void {
     this.maybeSendStreamProgress();
+    if (this.eager) this.advanced(w);
+  }
+
+  /** Eager progress (tree-internal): coalesced, one response per advanced watcher per turn. */
+  advanced(w: Watcher): void {
+    this.maybeSendStreamProgress();
+    if (!this.eager) return;
+    if (this.advancedWatchers.size === 0) setImmediate(() => this.sendAdvanced());
+    this.advancedWatchers.add(w);
+  }
+
+  private sendAdvanced(): void {
+    for (const w of this.advancedWatchers) {
+      if (!w.live || w.closed || w.syncedRev <= w.lastSentRev) continue;
+      w.lastSentRev = w.syncedRev;
+      this.progress(w, w.syncedRev);
+    }
+    this.advancedWatchers.clear();
   }
 
   // --- progress ---
@@ -193,10 +229,10 @@ class WatchStream implements WatcherSink {
     if (!this.progressRequested) return;
     let rev = Infinity;
     for (const w of this.watchers.values()) {
-      if (!w.live) return;
+      if (!w.live || w.syncedRev < this.progressRequested.atLeast) return;
       rev = Math.min(rev, w.syncedRev);
     }
-    this.progressRequested = false;
+    this.progressRequested = null;
     if (rev === Infinity) return; // no watchers: etcd sends nothing
     this.enqueue({ header: this.header(rev), watch_id: STREAM_WATCH_ID }, null);
   }

@@ -3,7 +3,7 @@
 // are persisted in the home leaf, deadlines live in memory; after a restart every lease gets its
 // full TTL again, as etcd does on leader change.
 import { Errors } from '../etcd/errors.ts';
-import type { LeafStore } from '../store/leaf-store.ts';
+import type { LeaseHome } from '../router/target.ts';
 import { log } from '../telemetry/logger.ts';
 import { MAX_LEASE_TTL, MIN_LEASE_TTL, randomLeaseId, type LeaseKeys, type LeaseRegistry, type LeaseTimeToLive } from './lease-registry.ts';
 
@@ -23,7 +23,7 @@ export class LeafLessor implements LeaseRegistry {
   private readonly leases = new Map<number, Lease>();
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly home: LeafStore, private readonly keys: LeaseKeys, private readonly now = () => Date.now()) {}
+  constructor(private readonly home: LeaseHome, private readonly keys: LeaseKeys, private readonly now = () => Date.now()) {}
 
   async start(): Promise<void> {
     for (const rec of await this.home.listLeases()) {

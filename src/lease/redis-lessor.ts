@@ -12,7 +12,7 @@
 // carries leases over from single-node mode.
 import { randomBytes } from 'node:crypto';
 import { Errors } from '../etcd/errors.ts';
-import type { LeafStore } from '../store/leaf-store.ts';
+import type { LeaseHome } from '../router/target.ts';
 import { log } from '../telemetry/logger.ts';
 import { MAX_LEASE_TTL, MIN_LEASE_TTL, randomLeaseId, type LeaseKeys, type LeaseRegistry, type LeaseTimeToLive } from './lease-registry.ts';
 import { RedisConnection, type RedisErrorWords } from '../revision/redis-connection.ts';
@@ -53,6 +53,12 @@ export interface RedisLessorOptions {
   claimMs?: number;
   /** Most leases one node claims per expiry check (default 64). */
   maxClaimsPerCheck?: number;
+  /**
+   * Whether this node looks for expired leases (default true). Only nodes that see the whole
+   * keyspace (roots) may: a revocation deletes the lease's keys in every target of the node
+   * that runs it, and a branch would miss the keys under its siblings.
+   */
+  expiryChecks?: boolean;
 }
 
 /** Leases restored per script call. */
@@ -74,6 +80,7 @@ export class RedisLessor implements LeaseRegistry {
   private readonly expiryCheckMs: number;
   private readonly claimMs: number;
   private readonly maxClaims: number;
+  private readonly expiryChecks: boolean;
   private readonly tokenBase: string;
   private tokenSeq = 0;
   /** Fetches from Redis in flight, by lease ID: concurrent puts with one lease share one. */
@@ -87,7 +94,7 @@ export class RedisLessor implements LeaseRegistry {
   private scanFailing = false;
   private stopped = false;
 
-  constructor(private readonly home: LeafStore, private readonly leaseKeys: LeaseKeys, opts: RedisLessorOptions) {
+  constructor(private readonly home: LeaseHome, private readonly leaseKeys: LeaseKeys, opts: RedisLessorOptions) {
     const name = opts.nodeName ?? 'node';
     const common = { url: opts.url, connectWaitMs: opts.connectWaitMs ?? 1000, commandTimeoutMs: opts.commandTimeoutMs ?? 2000 };
     this.conn = new RedisConnection({ ...common, errors: LEASE_ERRORS, name: `etcd-tree-leases-${name}` });
@@ -98,6 +105,7 @@ export class RedisLessor implements LeaseRegistry {
     this.expiryCheckMs = opts.expiryCheckMs ?? 500;
     this.claimMs = opts.claimMs ?? 10_000;
     this.maxClaims = opts.maxClaimsPerCheck ?? 64;
+    this.expiryChecks = opts.expiryChecks ?? true;
     this.tokenBase = `${name}:${randomBytes(6).toString('hex')}`;
 
     this.sub.client.on('message', (channel: string, message: string) => {
@@ -116,6 +124,7 @@ export class RedisLessor implements LeaseRegistry {
   /** Never fails for Redis being unreachable: lease calls answer UNAVAILABLE until it is back. */
   async start(): Promise<void> {
     await this.restoreIfLost().catch((err) => log.warn({ err: (err as Error).message }, 'lease records not checked yet; the expiry checks retry'));
+    if (!this.expiryChecks) return;
     this.timer = setInterval(() => void this.expire(), this.expiryCheckMs);
     this.timer.unref();
   }

@@ -1,9 +1,10 @@
 // Keeps the shared revision counter trustworthy (DESIGN.md 4, "Redis losing its data"): while
-// Redis has no generation, writes and linearizable reads fail UNAVAILABLE; this node, which
-// sees the whole keyspace (one level: every node sees every leaf), re-establishes it from the
-// leaves (counter above every revision they hold, new generation recorded in every leaf first).
+// Redis has no generation, writes and linearizable reads fail UNAVAILABLE; a node that sees
+// the whole keyspace (a root: its targets are every leaf of the tree, directly or through
+// children) re-establishes it from the targets (counter above every revision they hold, new
+// generation recorded in every leaf of the tree first). A branch only waits for its root.
 // Leaves that joined later get the generation in force.
-import type { LeafStore } from '../store/leaf-store.ts';
+import type { Target } from '../router/target.ts';
 import { log } from '../telemetry/logger.ts';
 import type { RedisAllocator } from './redis-allocator.ts';
 
@@ -13,7 +14,9 @@ export class GenerationKeeper {
 
   constructor(
     private readonly allocator: RedisAllocator,
-    private readonly leaves: () => LeafStore[],
+    private readonly leaves: () => Target[],
+    /** False on a branch: it cannot see the whole tree, so it must not pick the floor. */
+    private readonly mayEstablish = true,
     private readonly intervalMs = 1000,
   ) {}
 
@@ -39,6 +42,7 @@ export class GenerationKeeper {
     const leaves = this.leaves();
     let generation = await this.allocator.currentGeneration();
     if (generation === null) {
+      if (!this.mayEstablish) throw new Error('the revision counter has no generation; waiting for a root node to re-establish it');
       let floor = 0;
       let leafGeneration = 0;
       for (const leaf of leaves) {

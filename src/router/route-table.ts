@@ -1,15 +1,16 @@
-// Key prefix -> leaf or shard set; longest prefix wins; the empty prefix is the catch-all.
-import type { LeafStore } from '../store/leaf-store.ts';
+// Key prefix -> target (leaf, child node) or shard set; longest prefix wins; the empty prefix
+// is the catch-all.
 import type { KeyInterval } from '../store/types.ts';
 import { ShardSet } from './shard-set.ts';
+import type { Target } from './target.ts';
 
 export interface Route {
   prefix: Buffer;
-  target: LeafStore | ShardSet;
+  target: Target | ShardSet;
 }
 
-function leavesOf(target: LeafStore | ShardSet): LeafStore[] {
-  return target instanceof ShardSet ? target.leaves : [target];
+function targetsOf(target: Target | ShardSet): Target[] {
+  return target instanceof ShardSet ? target.targets : [target];
 }
 
 export class RouteTable {
@@ -20,8 +21,9 @@ export class RouteTable {
     this.routes = [...routes].sort((a, b) => b.prefix.length - a.prefix.length);
   }
 
-  leaves(): LeafStore[] {
-    return [...new Set(this.routes.flatMap((r) => leavesOf(r.target)))];
+  /** Every target of the table (leaves and child nodes). */
+  targets(): Target[] {
+    return [...new Set(this.routes.flatMap((r) => targetsOf(r.target)))];
   }
 
   routeFor(key: Buffer): Route {
@@ -31,15 +33,15 @@ export class RouteTable {
     throw new Error(`no route for key ${JSON.stringify(key.toString())}: the topology needs a catch-all route (prefix "")`);
   }
 
-  leafFor(key: Buffer): LeafStore {
+  targetFor(key: Buffer): Target {
     const { target } = this.routeFor(key);
-    return target instanceof ShardSet ? target.leafFor(key) : target;
+    return target instanceof ShardSet ? target.targetFor(key) : target;
   }
 
-  /** Every leaf that may hold a key of the interval. */
-  leavesFor(iv: KeyInterval): LeafStore[] {
-    if (iv.end === null) return [this.leafFor(iv.start)];
-    const out = new Set<LeafStore>();
+  /** Every target that may hold a key of the interval. */
+  targetsFor(iv: KeyInterval): Target[] {
+    if (iv.end === null) return [this.targetFor(iv.start)];
+    const out = new Set<Target>();
     for (const r of this.routes) {
       if (!prefixOverlaps(r.prefix, iv)) continue;
       // Keys under a longer prefix inside this interval belong to that route, not this one;
@@ -47,8 +49,8 @@ export class RouteTable {
       if (r.target instanceof ShardSet) {
         const within = r.target.segmentRange(iv.start);
         const narrow = within && iv.start.subarray(0, r.prefix.length).equals(r.prefix) && iv.end.length > 0 && Buffer.compare(iv.end, within.end) <= 0;
-        if (narrow) out.add(r.target.leafFor(iv.start));
-        else for (const l of r.target.leaves) out.add(l);
+        if (narrow) out.add(r.target.targetFor(iv.start));
+        else for (const l of r.target.targets) out.add(l);
       } else {
         out.add(r.target);
       }

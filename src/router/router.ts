@@ -1,6 +1,10 @@
-// The router turns etcd requests into work on leaves: it picks the leaf (or leaves) for the
-// keys, takes the read index, checks revisions against compaction, and refuses transactions
-// that span leaves. Services talk only to this class; leaves, allocator and feeds sit behind.
+// The router turns etcd requests into work on targets (leaves of this node, child nodes): it
+// picks the target (or targets) for the keys, takes the read index (one for all of them; a
+// child gets it with the request and waits for it itself), checks revisions against
+// compaction, and refuses transactions that span targets. Services talk only to this class;
+// targets, allocator and feeds sit behind.
+import { LOCAL_CALL, type CallContext } from '../child/call-context.ts';
+import { isChild } from '../child/child-node.ts';
 import { Errors, EtcdError } from '../etcd/errors.ts';
 import type { RevisionAllocator } from '../revision/allocator.ts';
 import type { LeafStore } from '../store/leaf-store.ts';
@@ -19,6 +23,7 @@ import type { Feed } from '../watch/feed.ts';
 import { MergedFeed } from '../watch/merged-feed.ts';
 import { mergeRanges } from './range-merge.ts';
 import type { RouteTable } from './route-table.ts';
+import type { Target } from './target.ts';
 
 const LEASE_NOT_FOUND = Errors.leaseNotFound().message;
 
@@ -58,16 +63,32 @@ export class Router {
     return this.deps.allocator;
   }
 
+  /** This node's own leaves (not the children's). */
   leaves(): LeafStore[] {
-    return this.routes.leaves();
+    return this.routes.targets().filter(isLeaf);
   }
 
-  async range(req: RangeRequest): Promise<RangeResponse> {
-    const leaves = this.routes.leavesFor(intervalOf(req.key, req.range_end));
+  /** Every target: own leaves and child nodes. */
+  targets(): Target[] {
+    return this.routes.targets();
+  }
+
+  async range(req: RangeRequest, ctx: CallContext = LOCAL_CALL): Promise<RangeResponse> {
+    const targets = this.routes.targetsFor(intervalOf(req.key, req.range_end));
+    const leaves = targets.filter(isLeaf);
     const names = leaves.map((l) => l.name);
     const { allocator } = this.deps;
-    // Linearizable: one read index for every leaf. Serializable: their watermark, no waiting.
-    const current = req.serializable ? await allocator.watermark(names) : await allocator.readIndex(names);
+    let current: number;
+    if (ctx.readIndex > 0) {
+      // A parent's read: exactly at its read index, once this subtree has resolved it.
+      current = ctx.readIndex;
+      if (req.revision === 0) await allocator.waitFor(names, current);
+    } else if (req.serializable && leaves.length === targets.length) {
+      current = await allocator.watermark(names); // serializable: no waiting
+    } else {
+      // Linearizable (or through children): one read index for every target.
+      current = await allocator.readIndex(names);
+    }
     let rev = current;
     if (req.revision > 0) {
       if (req.revision > (await allocator.current())) throw Errors.futureRev();
@@ -75,47 +96,54 @@ export class Router {
       await allocator.waitFor(names, req.revision);
       rev = req.revision;
     }
-    if (leaves.length === 1) return { header: { revision: current }, ...(await leaves[0].range(req, rev)) };
-    const parts = await Promise.all(leaves.map((l) => l.range(req, rev)));
+    if (targets.length === 1) return { header: { revision: current }, ...(await targets[0].range(req, rev, ctx)) };
+    const parts = await Promise.all(targets.map((t) => t.range(req, rev, ctx)));
     return { header: { revision: current }, ...mergeRanges(req, parts) };
   }
 
-  async txn(req: TxnRequest): Promise<TxnOutcome> {
-    const leaf = this.leafOfTxn(req);
+  async txn(req: TxnRequest, ctx: CallContext = LOCAL_CALL): Promise<TxnOutcome> {
+    const target = this.targetOfTxn(req);
     const leases = leasesOfTxn(req);
-    if (leases.length === 0 || !this.deps.ensureLeases) return leaf.txn(req, { leaseExists: this.deps.leaseExists });
+    const leaseCtx = { leaseExists: this.deps.leaseExists };
+    // A child checks its leases itself.
+    if (isChild(target) || leases.length === 0 || !this.deps.ensureLeases) return target.txn(req, leaseCtx, ctx);
     const ensure = () => this.deps.ensureLeases!(leases);
     await ensure();
     try {
-      return await leaf.txn(req, { leaseExists: this.deps.leaseExists });
+      return await target.txn(req, leaseCtx, ctx);
     } catch (err) {
       // The answer ensureLeases got may have aged out while the txn waited for the leaf's write
       // lock; the refused txn changed nothing, so ask again and retry once.
       if (!(err instanceof EtcdError && err.message === LEASE_NOT_FOUND)) throw err;
       await ensure();
-      return leaf.txn(req, { leaseExists: this.deps.leaseExists });
+      return target.txn(req, leaseCtx, ctx);
     }
   }
 
-  async put(req: PutRequest): Promise<PutResponse> {
-    const { response } = await this.txn({ compare: [], success: [{ request: 'request_put', request_put: req }], failure: [] });
+  async put(req: PutRequest, ctx: CallContext = LOCAL_CALL): Promise<PutResponse> {
+    const { response } = await this.txn({ compare: [], success: [{ request: 'request_put', request_put: req }], failure: [] }, ctx);
     const put = response.responses[0].response_put!;
     return { header: response.header, prev_kv: put.prev_kv };
   }
 
   /**
-   * A delete over several leaves deletes in each (one revision per leaf that had keys); the
+   * A delete over several targets deletes in each (one revision per leaf that had keys); the
    * answer adds them up, as one etcd delete would count them.
    */
-  async deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
+  async deleteRange(req: DeleteRangeRequest, ctx: CallContext = LOCAL_CALL): Promise<DeleteRangeResponse> {
     const asTxn = (r: DeleteRangeRequest): TxnRequest => ({ compare: [], success: [{ request: 'request_delete_range', request_delete_range: r }], failure: [] });
-    const leaves = this.routes.leavesFor(intervalOf(req.key, req.range_end));
-    const outcomes = await Promise.all(leaves.map((leaf) => leaf.txn(asTxn(req), { leaseExists: this.deps.leaseExists })));
+    const targets = this.routes.targetsFor(intervalOf(req.key, req.range_end));
+    // A child deletes over its own targets (a txn there could span its leaves).
+    const answers = await Promise.all(
+      targets.map(async (t) =>
+        isChild(t) ? t.deleteRange(req, ctx) : (await t.txn(asTxn(req), { leaseExists: this.deps.leaseExists }, ctx)).response,
+      ),
+    );
     let deleted = 0;
     let revision = 0;
     const prevKvs = [];
-    for (const { response } of outcomes) {
-      const del = response.responses[0].response_delete_range!;
+    for (const response of answers) {
+      const del = 'responses' in response ? response.responses[0].response_delete_range! : response;
       deleted += del.deleted;
       prevKvs.push(...del.prev_kvs);
       revision = Math.max(revision, response.header.revision);
@@ -124,37 +152,40 @@ export class Router {
     return { header: { revision }, deleted, prev_kvs: prevKvs };
   }
 
-  /** Deletes the lease's keys in every leaf, one write per leaf that holds some. */
-  async revokeLeaseKeys(id: number): Promise<void> {
-    await Promise.all(this.leaves().map((leaf) => leaf.revokeLeaseKeys(id)));
+  /** Deletes the lease's keys in every target, one write per leaf that holds some. */
+  async revokeLeaseKeys(id: number, ctx: CallContext = LOCAL_CALL): Promise<void> {
+    await Promise.all(this.targets().map((t) => t.revokeLeaseKeys(id, ctx)));
   }
 
-  async keysOfLease(id: number): Promise<Buffer[]> {
-    const all = await Promise.all(this.leaves().map((l) => l.keysOfLease(id)));
+  async keysOfLease(id: number, ctx: CallContext = LOCAL_CALL): Promise<Buffer[]> {
+    const all = await Promise.all(this.targets().map((t) => t.keysOfLease(id, ctx)));
     return all.flat().sort(Buffer.compare);
   }
 
-  async compact(rev: number, physical: boolean): Promise<number> {
+  /** Compacts every target: this node's leaves and, through them, every leaf of the subtree. */
+  async compact(rev: number, physical: boolean, ctx: CallContext = LOCAL_CALL): Promise<number> {
     const current = await this.deps.allocator.current();
-    const leaves = this.leaves();
-    if (leaves.some((l) => rev <= l.compactedRevision())) throw Errors.compacted();
+    if (this.leaves().some((l) => rev <= l.compactedRevision())) throw Errors.compacted();
     if (rev > current) throw Errors.futureRev();
-    await Promise.all(leaves.map((l) => l.compact(rev, physical)));
+    await Promise.all(this.targets().map((t) => t.compact(rev, physical, ctx)));
     return current;
   }
 
-  /** The feed serving watches of the interval: the leaf's own, or a merge of several. */
+  /** The feed serving watches of the interval: a leaf's own, a child's upstream watch, or a merge. */
   async feedFor(key: Buffer, rangeEnd: Buffer): Promise<Feed> {
-    const leaves = this.routes.leavesFor(intervalOf(key, rangeEnd));
-    if (leaves.length === 1) {
-      const feed = this.deps.feeds.get(leaves[0])!;
+    const targets = this.routes.targetsFor(intervalOf(key, rangeEnd));
+    const feedOf = (t: Target): Feed => (isChild(t) ? t.feedFor(key, rangeEnd) : this.deps.feeds.get(t as LeafStore)!);
+    if (targets.length === 1) {
+      const feed = feedOf(targets[0]);
       await feed.ready();
       return feed;
     }
-    const id = leaves.map((l) => l.name).sort().join('\0');
+    // Leaf feeds carry every key of their leaf; a child's feed carries only the interval.
+    const names = targets.map((t) => t.name).sort().join('\0');
+    const id = targets.some(isChild) ? `${names}\0${key.toString('hex')}:${rangeEnd.toString('hex')}` : names;
     let merged = this.merged.get(id);
     if (!merged) {
-      const feed = new MergedFeed(leaves.map((l) => this.deps.feeds.get(l)!));
+      const feed = new MergedFeed(targets.map(feedOf));
       merged = feed.start().then(() => feed);
       this.merged.set(id, merged);
       merged.catch(() => this.merged.delete(id));
@@ -162,9 +193,14 @@ export class Router {
     return merged;
   }
 
-  /** W of the interval's leaves: every revision up to it is resolved there. */
+  /**
+   * Where a new watch of the interval starts (etcd's "current revision"): every revision up to
+   * it is resolved in these leaves. Through children: the counter, as the read index would be.
+   */
   async watermarkFor(key: Buffer, rangeEnd: Buffer): Promise<number> {
-    return this.deps.allocator.watermark(this.routes.leavesFor(intervalOf(key, rangeEnd)).map((l) => l.name));
+    const targets = this.routes.targetsFor(intervalOf(key, rangeEnd));
+    if (targets.some(isChild)) return this.deps.allocator.current();
+    return this.deps.allocator.watermark(targets.map((l) => l.name));
   }
 
   async currentRevision(): Promise<number> {
@@ -172,31 +208,40 @@ export class Router {
   }
 
   async sizeBytes(): Promise<number> {
-    let total = 0;
-    for (const l of this.leaves()) total += await l.sizeBytes();
-    return total;
+    const sizes = await Promise.all(this.targets().map((t) => t.sizeBytes()));
+    return sizes.reduce((a, b) => a + b, 0);
   }
 
-  /** The one leaf every key of the txn lives on; FailedPrecondition naming them otherwise. */
-  private leafOfTxn(req: TxnRequest): LeafStore {
-    const leaves = new Set<LeafStore>();
+  /** The highest revision stored anywhere below this node, and the highest generation recorded. */
+  async subtreeState(): Promise<{ maxRevision: number; generation: number }> {
+    const all = await Promise.all(this.targets().map(async (t) => ({ rev: await t.headRevision(), gen: await t.generation() })));
+    return { maxRevision: Math.max(0, ...all.map((a) => a.rev)), generation: Math.max(0, ...all.map((a) => a.gen)) };
+  }
+
+  /** The one target every key of the txn lives on; FailedPrecondition naming them otherwise. */
+  private targetOfTxn(req: TxnRequest): Target {
+    const leaves = new Set<Target>();
     const visit = (r: TxnRequest) => {
-      for (const c of r.compare) for (const l of this.routes.leavesFor(intervalOf(c.key, c.range_end))) leaves.add(l);
+      for (const c of r.compare) for (const l of this.routes.targetsFor(intervalOf(c.key, c.range_end))) leaves.add(l);
       for (const op of [...r.success, ...r.failure]) {
         const key = op.request_range?.key ?? op.request_put?.key ?? op.request_delete_range?.key;
         const end = op.request_range?.range_end ?? op.request_delete_range?.range_end ?? null;
         if (op.request === 'request_txn' && op.request_txn) visit(op.request_txn);
-        else if (key) for (const l of this.routes.leavesFor(intervalOf(key, end))) leaves.add(l);
+        else if (key) for (const l of this.routes.targetsFor(intervalOf(key, end))) leaves.add(l);
       }
     };
     visit(req);
-    if (leaves.size === 0) return this.routes.leaves()[0];
+    if (leaves.size === 0) return this.routes.targets()[0];
     if (leaves.size > 1) throw Errors.crossLeafTxn([...leaves].map((l) => l.name));
     return [...leaves][0];
   }
 }
 
 /** Lease IDs the puts of a txn use, on both branches at every level (which run is not known yet). */
+function isLeaf(t: Target): t is LeafStore {
+  return !isChild(t);
+}
+
 export function leasesOfTxn(req: TxnRequest): number[] {
   const ids = new Set<number>();
   const visit = (r: TxnRequest) => {

@@ -1,8 +1,8 @@
-// A shard set: several leaves behind one prefix; a key goes to one of them by consistent
+// A shard set: several targets (leaves or child nodes) behind one prefix; a key goes to one of them by consistent
 // hashing of one key segment after the prefix (e.g. the namespace of /registry/pods/<ns>/<name>).
 import ConsistentHash from 'consistent-hash';
 import { createHash } from 'node:crypto';
-import type { LeafStore } from '../store/leaf-store.ts';
+import type { Target } from './target.ts';
 
 const SLASH = 0x2f;
 const RING_RANGE = 100_003;
@@ -24,12 +24,12 @@ function ringKey(segment: Buffer): string {
 
 export class ShardSet {
   private readonly ring: ConsistentHash;
-  private readonly byName: Map<string, LeafStore>;
+  private readonly byName: Map<string, Target>;
 
-  constructor(readonly prefix: Buffer, readonly leaves: LeafStore[], readonly segment: number) {
+  constructor(readonly prefix: Buffer, readonly targets: Target[], readonly segment: number) {
     this.ring = new ConsistentHash({ range: RING_RANGE, weight: POINTS_PER_LEAF });
-    this.byName = new Map(leaves.map((l) => [l.name, l]));
-    for (const l of leaves) this.ring.add(l.name, POINTS_PER_LEAF, controlPoints(l.name));
+    this.byName = new Map(targets.map((l) => [l.name, l]));
+    for (const l of targets) this.ring.add(l.name, POINTS_PER_LEAF, controlPoints(l.name));
   }
 
   /** The hashed segment of a key under the prefix, or null when the key has no such segment. */
@@ -44,7 +44,7 @@ export class ShardSet {
     return key.subarray(start, end < 0 ? key.length : end);
   }
 
-  leafFor(key: Buffer): LeafStore {
+  targetFor(key: Buffer): Target {
     const seg = this.segmentOf(key);
     return this.byName.get(this.ring.get(ringKey(seg ?? Buffer.alloc(0))) as string)!;
   }

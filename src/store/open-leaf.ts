@@ -1,11 +1,11 @@
 // Builds a leaf store for a topology backend: the dialect for its database kind, shared MVCC logic.
 import type { RevisionAllocator } from '../revision/allocator.ts';
-import type { Backend } from '../topology/backend-spec.ts';
+import type { LeafBackend } from '../topology/backend-spec.ts';
 import type { Dialect } from './dialect.ts';
 import { SqliteDialect } from './dialects/sqlite/sqlite-dialect.ts';
 import { MvccStore } from './mvcc-store.ts';
 
-export async function dialectFor(backend: Backend): Promise<Dialect> {
+export async function dialectFor(backend: LeafBackend): Promise<Dialect> {
   switch (backend.kind) {
     case 'sqlite':
       return new SqliteDialect({ path: backend.path });
@@ -20,7 +20,7 @@ export async function dialectFor(backend: Backend): Promise<Dialect> {
   }
 }
 
-export async function openLeaf(backend: Backend, allocator: RevisionAllocator): Promise<MvccStore> {
+export async function openLeaf(backend: LeafBackend, allocator: RevisionAllocator): Promise<MvccStore> {
   const store = new MvccStore(backend.name, await dialectFor(backend), allocator, { tablePrefix: backend.table ? `${backend.table}_` : '' });
   await store.open();
   return store;

@@ -125,3 +125,48 @@ export function spanLogFields(span: Span): Record<string, string> {
   const c = span.spanContext();
   return isSpanContextValid(c) ? { trace_id: c.traceId, span_id: c.spanId } : {};
 }
+
+/** True when spans are recorded (an exporter or a test collector is installed). */
+export function spansRecorded(): boolean {
+  return recordingTracer !== undefined;
+}
+
+/**
+ * A CLIENT span for a call to another process (a child node), child of `parent` (or of the active
+ * context): recorded when tracing records, else a pass-through span that still carries the trace.
+ */
+export function startClientSpan(name: string, parent: Span | null, attributes: Record<string, string | number> = {}): Span {
+  const parentContext = parent ? trace.setSpan(context.active(), parent) : context.active();
+  if (!recordingTracer) return passThroughSpan(parentContext);
+  return recordingTracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, parentContext);
+}
+
+/**
+ * Runs `fn` inside an INTERNAL/CLIENT span named `name` when spans are recorded (SQL statements,
+ * Redis scripts); costs nothing otherwise. The span is a child of the active context.
+ */
+export async function inSpan<T>(name: string, kind: SpanKind, attributes: Record<string, string | number | boolean>, fn: () => Promise<T>): Promise<T> {
+  if (!recordingTracer) return fn();
+  return recordingTracer.startActiveSpan(name, { kind, attributes }, async (span) => {
+    try {
+      return await fn();
+    } catch (err) {
+      span.recordException(err instanceof Error ? err : String(err));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/**
+ * Like inSpan, for what a request does in another process (SQL statements, Redis scripts): the
+ * span is recorded only inside a traced request (a span is active). Background work outside
+ * any request (watermark polls, fencing, lease expiry checks) is not recorded: each poll would
+ * otherwise be a trace of its own, several a second per node.
+ */
+export function inChildSpan<T>(name: string, kind: SpanKind, attributes: Record<string, string | number | boolean>, fn: () => Promise<T>): Promise<T> {
+  if (!recordingTracer || trace.getSpan(context.active()) === undefined) return fn();
+  return inSpan(name, kind, attributes, fn);
+}

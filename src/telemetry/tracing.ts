@@ -15,7 +15,7 @@ import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import { useRecordingTracer } from './rpc-span.ts';
 
 export { extractContext, injectContext, injectSpan } from './grpc-metadata-carrier.ts';
-export { endRpcSpan, grpcCodeOf, spanLogFields, startStreamSpan, traceUnary } from './rpc-span.ts';
+export { endRpcSpan, grpcCodeOf, inChildSpan, inSpan, spanLogFields, spansRecorded, startClientSpan, startStreamSpan, traceUnary } from './rpc-span.ts';
 
 const TRACER_NAME = 'etcd-tree';
 

@@ -1,6 +1,7 @@
 // Backend definitions in topology files: a leaf database (sqlite, postgres, mysql) or a child
-// node (a later issue). Validated field by field; errors name file and line.
-import { isAbsolute, resolve } from 'node:path';
+// node (another etcd-tree node, or anything speaking etcd v3). Validated field by field;
+// errors name file and line.
+import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Node } from 'yaml';
 import { expandEnvRefs } from './env-refs.ts';
 import type { YamlReader } from './yaml-reader.ts';
@@ -28,7 +29,24 @@ export interface SqlServerBackend extends BackendCommon {
   statementTimeoutMs: number;
 }
 
-export type Backend = SqliteBackend | SqlServerBackend;
+/** Client TLS towards a child: file paths, absolute (relative ones resolve against the topology file's directory). */
+export interface ChildTls {
+  ca: string | null;
+  cert: string | null;
+  key: string | null;
+}
+
+export interface NodeBackend {
+  kind: 'node';
+  name: string;
+  definedAt: string;
+  /** Replicas of the child, http:// or https:// (one connection pool each; calls go round-robin). */
+  endpoints: string[];
+  tls: ChildTls | null;
+}
+
+export type LeafBackend = SqliteBackend | SqlServerBackend;
+export type Backend = LeafBackend | NodeBackend;
 export type BackendKind = Backend['kind'];
 
 const KINDS = ['sqlite', 'postgres', 'mysql', 'node'] as const;
@@ -48,7 +66,7 @@ export function readBackend(r: YamlReader, name: string, node: Node, dataDir: st
   const kind = r.string(kindNode, 'kind');
   if (!(KINDS as readonly string[]).includes(kind)) r.fail(kindNode, `unknown backend kind "${kind}" (${KINDS.join(' | ')})`);
   const f = r.fields(map, FIELDS[kind as (typeof KINDS)[number]], `${what} (kind ${kind})`);
-  if (kind === 'node') r.fail(kindNode, `backend kind "node" (child nodes) is not implemented yet in this version`);
+  if (kind === 'node') return readNodeBackend(r, name, node, f);
 
   const tableNode = f.get('table');
   const table = tableNode ? r.string(tableNode, 'table') : '';
@@ -85,4 +103,41 @@ export function readBackend(r: YamlReader, name: string, node: Node, dataDir: st
   const timeoutNode = f.get('statementTimeoutMs');
   const statementTimeoutMs = timeoutNode ? r.integer(timeoutNode, 'statementTimeoutMs', 1) : 10_000;
   return { kind: kind as 'postgres' | 'mysql', ...common, url, displayUrl, poolMax, statementTimeoutMs };
+}
+
+function readNodeBackend(r: YamlReader, name: string, node: Node, f: Map<string, Node>): NodeBackend {
+  const what = `node backend "${name}"`;
+  const endpointsNode = f.get('endpoints');
+  if (endpointsNode === undefined) r.fail(node, `${what} needs endpoints: [http://host:port, ...]`);
+  const endpoints = r.seq(endpointsNode, 'endpoints').map((e) => {
+    const url = r.string(e, 'an endpoint');
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      r.fail(e, `endpoint "${url}" is not a URL (expected http://host:port or https://host:port)`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') r.fail(e, `endpoint "${url}" must start with http:// or https://`);
+    if (!parsed.port) r.fail(e, `endpoint "${url}" needs a port`);
+    return url;
+  });
+  if (endpoints.length === 0) r.fail(endpointsNode, 'endpoints needs at least one URL');
+  const secure = endpoints.filter((u) => u.startsWith('https:')).length;
+  if (secure !== 0 && secure !== endpoints.length) r.fail(endpointsNode, 'endpoints must be all http:// or all https://');
+  let tls: ChildTls | null = null;
+  const tlsNode = f.get('tls');
+  if (tlsNode) {
+    const t = r.fields(r.map(tlsNode, 'tls'), ['ca', 'cert', 'key'], 'tls');
+    const dir = dirname(r.file);
+    const path = (k: string) => {
+      const v = t.get(k);
+      if (v === undefined) return null;
+      const p = r.string(v, `tls.${k}`);
+      return isAbsolute(p) ? p : resolve(dir, p);
+    };
+    tls = { ca: path('ca'), cert: path('cert'), key: path('key') };
+    if ((tls.cert === null) !== (tls.key === null)) r.fail(tlsNode, 'tls needs both cert and key (or neither)');
+    if (secure === 0) r.fail(tlsNode, 'tls settings need https:// endpoints');
+  }
+  return { kind: 'node', name, definedAt: r.where(node), endpoints, tls };
 }

@@ -91,6 +91,10 @@ export function loadTopology(dir: string, dataDir: string, env: NodeJS.ProcessEn
 export function describeTopology(t: Topology): string {
   const lines = ['backends:'];
   for (const b of t.backends.values()) {
+    if (b.kind === 'node') {
+      lines.push(`  ${b.name.padEnd(16)} ${'node'.padEnd(8)} ${b.endpoints.join(', ')}${b.tls?.cert ? ' (mutual TLS)' : ''}`);
+      continue;
+    }
     const where = b.kind === 'sqlite' ? b.path : b.displayUrl;
     lines.push(`  ${b.name.padEnd(16)} ${b.kind.padEnd(8)} ${where}${b.table ? ` (tables ${b.table}_*)` : ''}`);
   }

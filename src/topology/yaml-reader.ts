@@ -10,7 +10,8 @@ export class YamlReader {
     const doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false });
     if (doc.errors.length > 0) {
       const e = doc.errors[0];
-      throw new TopologyError(file, e.linePos?.[0]?.line ?? 1, `invalid YAML: ${e.message.split('\n')[0]}`);
+      // linePos is only filled in with prettyErrors; the offset is always there.
+      throw new TopologyError(file, this.lines.linePos(e.pos[0]).line, `invalid YAML: ${e.message.split('\n')[0]}`);
     }
     this.root = (doc.contents as Node | null) ?? null;
   }

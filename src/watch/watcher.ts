@@ -27,6 +27,8 @@ export interface WatcherSink {
   compacted(w: Watcher, compactRev: number): void;
   /** The watcher finished catching up (used to answer deferred progress requests). */
   synced(w: Watcher): void;
+  /** The watcher's synced revision advanced without events for it (progress since). */
+  advanced?(w: Watcher): void;
 }
 
 export class Watcher implements FeedListener {
@@ -96,7 +98,10 @@ export class Watcher implements FeedListener {
   }
 
   onProgress(rev: number): void {
-    if (rev + 1 > this.nextRev) this.nextRev = rev + 1;
+    if (rev + 1 > this.nextRev) {
+      this.nextRev = rev + 1;
+      this.sink.advanced?.(this);
+    }
   }
 
   /** The revision up to which this watcher is complete. */

@@ -5,7 +5,8 @@
 //   BENCH_WORKLOADS=put-seq,get-32   only these workloads (default: all)
 //   BENCH_TARGETS=etcd,etcd-tree     these targets, the first is the baseline (default: etcd and
 //                            etcd-tree; sql = etcd + the PostgreSQL, MariaDB and mixed nodes;
-//                            nodes = etcd + 1, 2 and 3 nodes over PostgreSQL and Redis)
+//                            nodes = etcd + 1, 2 and 3 nodes over PostgreSQL and Redis;
+//                            tree = etcd + a 1-, 2- and 3-level chain of nodes, to a SQLite leaf)
 //   BENCH_SELF_CHECK=1       real etcd against a second real etcd (validates the harness)
 //   BENCH_CONNECTIONS=4      gRPC connections the KV load is spread over
 //   BENCH_OUTPUT=bench-results/latest.json
@@ -47,6 +48,7 @@ export function loadBenchConfig(): BenchConfig {
   const groups: Record<string, string> = {
     sql: 'etcd,etcd-tree-pg,etcd-tree-mysql,etcd-tree-mixed',
     nodes: 'etcd,etcd-tree-1-node,etcd-tree-2-nodes,etcd-tree-3-nodes',
+    tree: 'etcd,etcd-tree-1-level,etcd-tree-2-levels,etcd-tree-3-levels',
   };
   const wanted = process.env.BENCH_TARGETS ?? 'etcd,etcd-tree';
   const env = { ...process.env, BENCH_TARGETS: groups[wanted] ?? wanted };

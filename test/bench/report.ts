@@ -141,3 +141,22 @@ export function writeJson(path: string, report: object): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, `${JSON.stringify(report, null, 2)}\n`);
 }
+
+/**
+ * For chains of nodes (targets named etcd-tree-N-level(s)): what each hop adds to p50 latency,
+ * and throughput through the root against one level less. Empty when fewer than two levels ran.
+ */
+export function renderHops(summaries: Summary[]): string {
+  const levelOf = (target: string) => Number(/^etcd-tree-(\d+)-levels?$/.exec(target)?.[1] ?? NaN);
+  const lines: string[] = [];
+  for (const workload of [...new Set(summaries.map((s) => s.workload))]) {
+    const chain = summaries.filter((s) => s.workload === workload && Number.isFinite(levelOf(s.target))).sort((a, b) => levelOf(a.target) - levelOf(b.target));
+    for (let i = 1; i < chain.length; i++) {
+      const [lower, upper] = [chain[i - 1], chain[i]];
+      const hops = levelOf(upper.target) - levelOf(lower.target);
+      const addedUs = ((upper.p50Ms - lower.p50Ms) * 1000) / hops;
+      lines.push(`${workload.padEnd(11)} ${lower.target} -> ${upper.target}: +${addedUs.toFixed(0)} µs p50 per hop, throughput ${(upper.opsPerSecond / lower.opsPerSecond).toFixed(2)}x`);
+    }
+  }
+  return lines.length ? `Per hop (one more level of nodes in front):\n${lines.join('\n')}` : '';
+}

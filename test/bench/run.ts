@@ -10,7 +10,7 @@ import { connectBenchClient, type BenchClient } from './bench-client.ts';
 import { loadBenchConfig } from './bench-config.ts';
 import { runClosedLoop } from './closed-loop.ts';
 import { machineBusyCpuSeconds, processTreeCpuSeconds } from './process-cpu.ts';
-import { ratio, renderTable, summarize, writeJson, type RunMeasurement } from './report.ts';
+import { ratio, renderHops, renderTable, summarize, writeJson, type RunMeasurement } from './report.ts';
 import type { BenchTarget, RunningTarget } from './targets.ts';
 import type { Workload } from './workload.ts';
 
@@ -141,6 +141,8 @@ async function main(): Promise<void> {
       .map((s) => ratio(s, summaries.find((b) => b.workload === s.workload && b.target === baseline)!));
 
     process.stdout.write(`\n${renderTable(summaries, ratios)}\n\n`);
+    const hops = renderHops(summaries);
+    if (hops) process.stdout.write(`${hops}\n\n`);
     process.stdout.write('p50/p99: client-seen latency per operation. Server CPU: user+sys of the server process tree during the measured runs,\n' +
       `per operation; (min-max over rounds). Ratios are target/${baseline}: ops/s above 1 is faster, the others above 1 are slower or costlier.\n`);
 

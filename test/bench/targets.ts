@@ -88,6 +88,47 @@ function multiNodeTarget(n: number): BenchTarget {
   };
 }
 
+/**
+ * A chain of `levels` nodes: the top one routes everything to the next, the last one holds an
+ * embedded SQLite leaf; every node uses one Redis for revisions (a tree needs it). The load goes
+ * to the top, so level n minus level n-1 is what one hop adds. Charged: every node and Redis.
+ */
+function treeLevelsTarget(levels: number): BenchTarget {
+  return {
+    name: `etcd-tree-${levels}-level${levels > 1 ? 's' : ''}`,
+    description: `etcd-tree, ${levels}-level chain of nodes down to one SQLite leaf, Redis revisions (nodes + Redis CPU)`,
+    async start() {
+      const redisPrefix = `etcd-tree-bench:${process.pid}:${levels}:`;
+      const args = ['--revision-store', 'redis://127.0.0.1:6379/0', '--revision-prefix', redisPrefix];
+      const nodes: Awaited<ReturnType<typeof startEtcdTree>>[] = [];
+      try {
+        // Bottom first (it holds the leaf), the root (depth 1) last.
+        let below: string | null = null;
+        for (let depth = levels; depth >= 1; depth--) {
+          const topology = below
+            ? { '00.yaml': `backends:\n  child:\n    kind: node\n    endpoints: [http://${below}]\n${catchAll('child')}` }
+            : undefined; // the default: one SQLite catch-all
+          const role = depth === 1 ? 'root' : 'branch';
+          const node = await startEtcdTree({ topology, args: [...args, '--tree-role', role, '--name', `depth-${depth}`], env: { LOG_LEVEL: 'warn' } });
+          nodes.push(node);
+          below = node.endpoint;
+        }
+      } catch (err) {
+        for (const n of nodes) await n.destroy();
+        throw err;
+      }
+      const redisPid = Number(execFileSync('pgrep', ['-o', '-x', 'redis-server'], { encoding: 'utf8' }).trim());
+      return {
+        endpoint: nodes[nodes.length - 1].endpoint,
+        pids: [...nodes.map((n) => n.process.pid!), redisPid],
+        async stop() {
+          for (const n of nodes.reverse()) await n.destroy();
+        },
+      };
+    },
+  };
+}
+
 /** Every target BENCH_TARGETS can name. */
 export const TARGETS: readonly BenchTarget[] = [
   realEtcdTarget('etcd'),
@@ -105,6 +146,9 @@ export const TARGETS: readonly BenchTarget[] = [
   multiNodeTarget(1),
   multiNodeTarget(2),
   multiNodeTarget(3),
+  treeLevelsTarget(1),
+  treeLevelsTarget(2),
+  treeLevelsTarget(3),
 ];
 
 /** BENCH_SELF_CHECK: real etcd against itself, to validate the harness (ratios should be ~1.0x). */

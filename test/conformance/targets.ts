@@ -9,6 +9,7 @@ import { startEtcdTree } from '../support/etcd-tree-process.ts';
 import { startRealEtcd } from '../support/real-etcd.ts';
 import { startCluster } from '../support/cluster.ts';
 import { startSqlNode } from '../support/sql-backends.ts';
+import { startTree } from '../support/tree.ts';
 
 export interface RunningServer {
   endpoint: string;
@@ -101,6 +102,34 @@ export const etcdTreeTargets: Target[] = [
     },
   },
 ];
+
+/**
+ * The root of the 3-level test tree (test/support/tree.ts). Range and watch scenarios are
+ * sharded over the two branches (scatter-gather and watch merge across children); txn,
+ * kube-patterns, lease and kv-write scenarios stay on one branch each, like MIXED.
+ */
+const TREE_ROUTES = [
+  '  - { prefix: /conformance/kv-range/, shards: [branch-a, branch-b], shardSegment: 1 }',
+  '  - { prefix: /conformance/watch/, shards: [branch-a, branch-b], shardSegment: 0 }',
+  '  - { prefix: /conformance/txn/, to: branch-a }',
+  '  - { prefix: /conformance/kube-patterns/, to: branch-a }',
+  '  - { prefix: /conformance/lease/, to: branch-b }',
+  '  - { prefix: /conformance/kv-write/, to: branch-a }',
+];
+
+const TREE_DEVIATIONS = {
+  'txn/compares over a range (range_end)': { 'from-key: all versions > 0': crossLeafTxn('branch-a, branch-b') },
+};
+
+etcdTreeTargets.push({
+  name: 'tree',
+  deviations: TREE_DEVIATIONS,
+  async start() {
+    const tree = await startTree({ rootRoutes: TREE_ROUTES });
+    const output = () => Object.entries(tree.nodes).map(([n, node]) => `--- ${n}\n${node.output()}`).join('\n');
+    return { endpoint: tree.root.endpoint, stop: () => tree.destroy(), output };
+  },
+});
 
 const selfCheckTarget: Target = { name: 'etcd-self-check', start: startReference };
 

@@ -29,6 +29,17 @@ export function etcdServerPb(): grpc.GrpcObject {
 
 export type ServiceName = 'KV' | 'Watch' | 'Lease' | 'Cluster' | 'Maintenance';
 
+let tree: grpc.ServiceClientConstructor | undefined;
+
+/** etcd-tree's tree-internal service (tree.proto): what only a parent asks of its subtree. */
+export function treeService(): grpc.ServiceClientConstructor {
+  if (!tree) {
+    const def = protoLoader.loadSync(join(import.meta.dirname, 'tree.proto'), protoLoaderOptions);
+    tree = ((grpc.loadPackageDefinition(def).etcdtree as grpc.GrpcObject).v1 as grpc.GrpcObject).Tree as grpc.ServiceClientConstructor;
+  }
+  return tree;
+}
+
 export function serviceDefinition(name: ServiceName): grpc.ServiceDefinition {
   return (etcdServerPb()[name] as grpc.ServiceClientConstructor).service;
 }

@@ -5,6 +5,7 @@
 //  - etcd-tree: one node, plaintext (the default);
 //  - etcd-tree-tls: one node serving https with client-certificate auth; the servers get
 //    --etcd-servers=https://... --etcd-cafile --etcd-certfile --etcd-keyfile;
+//  - etcd-tree-mixed, etcd-tree-2-nodes, etcd-tree-3-levels: SQL leaves, two nodes, a tree;
 //  - etcd35: a real etcd 3.5 (shared/tools/etcd35), to check the tests themselves: whatever
 //    passes there and fails on etcd-tree is an etcd-tree bug.
 import * as grpc from '@grpc/grpc-js';
@@ -17,6 +18,7 @@ import { freePort } from '../../../support/ports.ts';
 import { startRealEtcd } from '../../../support/real-etcd.ts';
 import { startCluster } from '../../../support/cluster.ts';
 import { startSqlNode } from '../../../support/sql-backends.ts';
+import { startTree } from '../../../support/tree.ts';
 import { killWithWorker } from './server-process.ts';
 
 export interface EtcdTls {
@@ -174,11 +176,33 @@ const known: Record<string, () => EtcdTarget> = {
   'etcd-tree-tls': () => etcdTreeTlsTarget(),
   'etcd-tree-mixed': () => etcdTreeMixedTarget(),
   'etcd-tree-2-nodes': () => etcdTreeTwoNodesTarget(),
+  'etcd-tree-3-levels': () => etcdTreeThreeLevelsTarget(),
   etcd35: realEtcdTarget,
 };
 
-/** What `npm test` runs: the embedded default, the mixed topology and a two-node deployment. */
-const DEFAULT_TARGETS = 'etcd-tree,etcd-tree-mixed,etcd-tree-2-nodes';
+/**
+ * The root of the 3-level test tree (test/support/tree.ts): events under branch A, pods sharded
+ * by namespace over MariaDB and PostgreSQL under branch B, configmaps sharded over both
+ * branches, everything else in branch B's SQLite.
+ */
+export function etcdTreeThreeLevelsTarget(name = 'etcd-tree-3-levels'): EtcdTarget {
+  return {
+    name,
+    async start() {
+      const tree = await startTree({ args: progressArgs });
+      for (const n of Object.values(tree.nodes)) killWithWorker(n.process);
+      return {
+        endpoints: [tree.root.endpoint],
+        connect: () => connectExact(tree.root.endpoint),
+        output: () => Object.entries(tree.nodes).map(([n, node]) => `--- ${n}\n${node.output()}`).join('\n'),
+        stop: () => tree.destroy(),
+      };
+    },
+  };
+}
+
+/** What `npm test` runs: the embedded default, the mixed topology, two nodes, a 3-level tree. */
+const DEFAULT_TARGETS = 'etcd-tree,etcd-tree-mixed,etcd-tree-2-nodes,etcd-tree-3-levels';
 
 export function selectTargets(env = process.env.K8S_E2E_TARGETS): EtcdTarget[] {
   const names = (env ?? DEFAULT_TARGETS).split(',').map((s) => s.trim()).filter(Boolean);

@@ -1,0 +1,64 @@
+// What a request carries across the tree (DESIGN.md 7): its trace, how many nodes it crossed,
+// the parent's read index, its deadline and cancellation. Built once per incoming RPC from its
+// gRPC metadata; turned back into metadata for each call to a child.
+import * as grpc from '@grpc/grpc-js';
+import type { Span } from '@opentelemetry/api';
+import { EtcdError } from '../etcd/errors.ts';
+import { injectSpan } from '../telemetry/tracing.ts';
+
+/** gRPC metadata keys of the tree protocol. */
+export const TreeMetadata = {
+  /** Nodes a request crossed before this one; each hop adds one. */
+  hops: 'etcd-tree-hops',
+  /** The parent's read revision: the child waits for its watermark to reach it and reads there. */
+  readIndex: 'etcd-tree-read-index',
+  /** On a Watch stream: send a progress response whenever a watch's revision advances. */
+  eagerProgress: 'etcd-tree-eager-progress',
+} as const;
+
+/** More hops than this is a routing loop (a child routing back up), not a deep tree. */
+export const MAX_HOPS = 16;
+
+export interface CallContext {
+  /** The incoming RPC's server span: calls to children continue its trace. */
+  span: Span | null;
+  /** Nodes crossed before this one. */
+  hops: number;
+  /** The parent's read index, or 0 when the request came from a client. */
+  readIndex: number;
+  deadline: grpc.Deadline | null;
+  /** Aborted when the caller cancels or goes away. */
+  signal: AbortSignal | null;
+}
+
+/** For work a node starts itself (lease expiry, compaction of its own leaves, tests). */
+export const LOCAL_CALL: CallContext = { span: null, hops: 0, readIndex: 0, deadline: null, signal: null };
+
+function intHeader(metadata: grpc.Metadata, key: string): number {
+  const v = metadata.get(key)[0];
+  if (v === undefined) return 0;
+  const n = Number(typeof v === 'string' ? v : v.toString());
+  if (!Number.isSafeInteger(n) || n < 0) throw new EtcdError(grpc.status.INVALID_ARGUMENT, `etcd-tree: metadata ${key} must be a non-negative integer`);
+  return n;
+}
+
+export function hopsOf(metadata: grpc.Metadata): number {
+  const hops = intHeader(metadata, TreeMetadata.hops);
+  if (hops >= MAX_HOPS) {
+    throw new EtcdError(grpc.status.FAILED_PRECONDITION, `etcd-tree: request crossed ${hops} nodes; the routes form a loop (limit ${MAX_HOPS} hops)`);
+  }
+  return hops;
+}
+
+export function incomingContext(metadata: grpc.Metadata, span: Span | null, deadline: grpc.Deadline | null, signal: AbortSignal | null): CallContext {
+  return { span, hops: hopsOf(metadata), readIndex: intHeader(metadata, TreeMetadata.readIndex), deadline, signal };
+}
+
+/** Metadata for a call to a child: one more hop, the trace (`span` = the client span), a read index. */
+export function childMetadata(ctx: CallContext, span: Span | null, readIndex = 0): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set(TreeMetadata.hops, String(ctx.hops + 1));
+  if (readIndex > 0) md.set(TreeMetadata.readIndex, String(readIndex));
+  if (span) injectSpan(md, span);
+  return md;
+}

@@ -1,0 +1,124 @@
+// A child node as a routing target (DESIGN.md 7): every request for its keys is forwarded over
+// the etcd v3 API, reads at the parent's read index. The child's own subtree (leaves, further
+// children, shards) stays its business; the tree service answers what only a parent asks
+// (tree.proto): the subtree's highest revision and generation, lease keys, lease records.
+import type { LeaseRecord, TxnContext } from '../store/leaf-store.ts';
+import type { RangeRows } from '../store/range-reader.ts';
+import type { TxnOutcome } from '../store/txn-executor.ts';
+import type { DeleteRangeRequest, DeleteRangeResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse } from '../store/types.ts';
+import type { LeaseHome, Target } from '../router/target.ts';
+import type { NodeBackend } from '../topology/backend-spec.ts';
+import { LOCAL_CALL, type CallContext } from './call-context.ts';
+import { ChildConnection } from './child-connection.ts';
+import { ChildFeed } from './child-feed.ts';
+
+interface SubtreeReply {
+  max_revision: number;
+  generation: number;
+  db_size: number;
+}
+
+export class ChildNode implements Target, LeaseHome {
+  readonly isChild = true;
+  readonly connection: ChildConnection;
+  /** The highest compaction this node asked of the child (reads below it fail there anyway). */
+  private compacted = 0;
+  /** Upstream watches by watched interval, shared by every local watcher of that interval. */
+  private readonly feeds = new Map<string, ChildFeed>();
+
+  constructor(readonly spec: NodeBackend) {
+    this.connection = new ChildConnection(spec);
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  /** The child's state at `rev`: it waits until its watermark reaches rev, then reads there. */
+  async range(req: RangeRequest, rev: number, ctx: CallContext = LOCAL_CALL): Promise<RangeRows> {
+    const res = await this.connection.unary<RangeResponse>('KV', 'Range', req, ctx, rev);
+    return { kvs: res.kvs, more: res.more, count: res.count };
+  }
+
+  async txn(req: TxnRequest, _leases: TxnContext, ctx: CallContext = LOCAL_CALL): Promise<TxnOutcome> {
+    const response = await this.connection.unary<TxnResponse>('KV', 'Txn', req, ctx);
+    return { response, rev: response.header.revision };
+  }
+
+  deleteRange(req: DeleteRangeRequest, ctx: CallContext = LOCAL_CALL): Promise<DeleteRangeResponse> {
+    return this.connection.unary<DeleteRangeResponse>('KV', 'DeleteRange', req, ctx);
+  }
+
+  async compact(rev: number, physical: boolean, ctx: CallContext = LOCAL_CALL): Promise<void> {
+    await this.connection.unary('KV', 'Compact', { revision: rev, physical }, ctx);
+    this.compacted = Math.max(this.compacted, rev);
+  }
+
+  compactedRevision(): number {
+    return this.compacted;
+  }
+
+  async keysOfLease(id: number, ctx: CallContext = LOCAL_CALL): Promise<Buffer[]> {
+    const res = await this.connection.unary<{ keys: Buffer[] }>('Tree', 'LeaseKeys', { id }, ctx);
+    return res.keys;
+  }
+
+  async revokeLeaseKeys(id: number, ctx: CallContext = LOCAL_CALL): Promise<number> {
+    await this.connection.unary('Tree', 'RevokeLeaseKeys', { id }, ctx);
+    return 0;
+  }
+
+  async sizeBytes(): Promise<number> {
+    return (await this.subtree(0)).db_size;
+  }
+
+  async headRevision(): Promise<number> {
+    return (await this.subtree(0)).max_revision;
+  }
+
+  async generation(): Promise<number> {
+    return (await this.subtree(0)).generation;
+  }
+
+  /** Every leaf of the subtree records the generation (before the root publishes it in Redis). */
+  async setGeneration(generation: number): Promise<void> {
+    await this.subtree(generation);
+  }
+
+  async listLeases(): Promise<LeaseRecord[]> {
+    const res = await this.connection.unary<{ leases: LeaseRecord[] }>('Tree', 'ListLeases', {}, LOCAL_CALL);
+    return res.leases;
+  }
+
+  async saveLease(lease: LeaseRecord): Promise<void> {
+    await this.connection.unary('Tree', 'SaveLease', lease, LOCAL_CALL);
+  }
+
+  /** Lease records leave the home leaf with RevokeLeaseKeys (the revocation's last step there). */
+  async deleteLease(): Promise<void> {}
+
+  /** The shared upstream watch of an interval (created on first use). */
+  feedFor(key: Buffer, rangeEnd: Buffer): ChildFeed {
+    const id = `${key.toString('hex')}:${rangeEnd.toString('hex')}`;
+    let feed = this.feeds.get(id);
+    if (!feed) {
+      feed = new ChildFeed(this.connection, key, rangeEnd);
+      this.feeds.set(id, feed);
+    }
+    return feed;
+  }
+
+  async close(): Promise<void> {
+    for (const f of this.feeds.values()) f.stop();
+    this.feeds.clear();
+    this.connection.close();
+  }
+
+  private subtree(setGeneration: number): Promise<SubtreeReply> {
+    return this.connection.unary<SubtreeReply>('Tree', 'Subtree', { set_generation: setGeneration }, LOCAL_CALL);
+  }
+}
+
+export function isChild(target: object): target is ChildNode {
+  return (target as { isChild?: boolean }).isChild === true;
+}

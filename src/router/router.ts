@@ -78,6 +78,9 @@ export class Router {
     const leaves = targets.filter(isLeaf);
     const names = leaves.map((l) => l.name);
     const { allocator } = this.deps;
+    // One child and no read index to pass on: the child takes the read index itself (at least
+    // as late as this request's start, so still linearizable), which saves a Redis round trip.
+    if (targets.length === 1 && isChild(targets[0]) && ctx.readIndex === 0) return targets[0].rangeWhole(req, ctx);
     let current: number;
     if (ctx.readIndex > 0) {
       // A parent's read: exactly at its read index, once this subtree has resolved it.

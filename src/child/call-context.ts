@@ -27,12 +27,12 @@ export interface CallContext {
   /** The parent's read index, or 0 when the request came from a client. */
   readIndex: number;
   deadline: grpc.Deadline | null;
-  /** Aborted when the caller cancels or goes away. */
-  signal: AbortSignal | null;
+  /** Runs `cb` if the caller cancels or goes away; returns the unsubscribe function. */
+  onCancel: ((cb: () => void) => () => void) | null;
 }
 
 /** For work a node starts itself (lease expiry, compaction of its own leaves, tests). */
-export const LOCAL_CALL: CallContext = { span: null, hops: 0, readIndex: 0, deadline: null, signal: null };
+export const LOCAL_CALL: CallContext = { span: null, hops: 0, readIndex: 0, deadline: null, onCancel: null };
 
 function intHeader(metadata: grpc.Metadata, key: string): number {
   const v = metadata.get(key)[0];
@@ -50,8 +50,8 @@ export function hopsOf(metadata: grpc.Metadata): number {
   return hops;
 }
 
-export function incomingContext(metadata: grpc.Metadata, span: Span | null, deadline: grpc.Deadline | null, signal: AbortSignal | null): CallContext {
-  return { span, hops: hopsOf(metadata), readIndex: intHeader(metadata, TreeMetadata.readIndex), deadline, signal };
+export function incomingContext(metadata: grpc.Metadata, span: Span | null, deadline: grpc.Deadline | null, onCancel: CallContext['onCancel']): CallContext {
+  return { span, hops: hopsOf(metadata), readIndex: intHeader(metadata, TreeMetadata.readIndex), deadline, onCancel };
 }
 
 /** Metadata for a call to a child: one more hop, the trace (`span` = the client span), a read index. */

@@ -7,18 +7,47 @@ import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { EtcdError } from '../etcd/errors.ts';
 import type { MvccEvent } from '../store/types.ts';
-import { clientConstructor, treeService, type ServiceName } from '../etcd/proto/load.ts';
+import { clientConstructor, encoderFor, treeService, type ServiceName } from '../etcd/proto/load.ts';
 import { endRpcSpan, startClientSpan } from '../telemetry/tracing.ts';
 import type { NodeBackend } from '../topology/backend-spec.ts';
 import { childMetadata, type CallContext } from './call-context.ts';
 
 type Service = ServiceName | 'Tree';
-type UnaryMethod = (req: object, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: unknown) => void) => grpc.ClientUnaryCall;
 
 interface Endpoint {
   url: string;
   channel: grpc.Channel;
-  clients: Record<Service, grpc.Client>;
+  /** One generic client per endpoint: every method is called by path on it. */
+  client: grpc.Client;
+}
+
+interface MethodCodec {
+  path: string;
+  serialize(message: object): Buffer;
+  deserialize(bytes: Buffer): unknown;
+}
+
+const codecs = new Map<string, MethodCodec>();
+
+/**
+ * Path and codecs of a method. etcd requests are encoded straight from our plain objects (see
+ * encoderFor: the loader's own serializer would copy each request through fromObject first).
+ */
+function codecOf(service: Service, method: string): MethodCodec {
+  const id = `${service}/${method}`;
+  let codec = codecs.get(id);
+  if (!codec) {
+    const def = (service === 'Tree' ? treeService() : clientConstructor(service)).service[method];
+    if (!def) throw new Error(`no method ${id}`);
+    const requestType = (def as unknown as { requestType: { type: { name: string } } }).requestType.type.name;
+    codec = {
+      path: def.path,
+      serialize: service === 'Tree' ? (def.requestSerialize as MethodCodec['serialize']) : encoderFor(`etcdserverpb.${requestType}`),
+      deserialize: def.responseDeserialize,
+    };
+    codecs.set(id, codec);
+  }
+  return codec;
 }
 
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
@@ -56,16 +85,7 @@ export class ChildConnection {
     this.endpoints = spec.endpoints.map((url) => {
       const target = new URL(url).host;
       const channel = new grpc.Channel(target, creds, CHANNEL_OPTIONS);
-      const make = (ctor: grpc.ServiceClientConstructor) => new ctor(target, creds, { channelOverride: channel });
-      const clients = {
-        KV: make(clientConstructor('KV')),
-        Watch: make(clientConstructor('Watch')),
-        Lease: make(clientConstructor('Lease')),
-        Maintenance: make(clientConstructor('Maintenance')),
-        Cluster: make(clientConstructor('Cluster')),
-        Tree: make(treeService()),
-      };
-      return { url, channel, clients };
+      return { url, channel, client: new grpc.Client(target, creds, { channelOverride: channel }) };
     });
   }
 
@@ -89,13 +109,13 @@ export class ChildConnection {
   /** One unary call to the child, inside a CLIENT span, with the request's metadata, deadline and cancellation. */
   unary<Res>(service: Service, method: string, request: object, ctx: CallContext, readIndex = 0): Promise<Res> {
     const ep = this.pick();
-    const span = startClientSpan(`${service}/${method}`, ctx.span, { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': method, 'etcd_tree.child': this.spec.name, 'server.address': ep.url });
+    const qualified = `${service === 'Tree' ? 'etcdtree.v1' : 'etcdserverpb'}.${service}`;
+    const span = startClientSpan(`${qualified}/${method}`, ctx.span, { 'rpc.system': 'grpc', 'rpc.service': qualified, 'rpc.method': method, 'etcd_tree.child': this.spec.name, 'server.address': ep.url });
     const metadata = childMetadata(ctx, span, readIndex);
+    const codec = codecOf(service, method);
     return new Promise<Res>((resolve, reject) => {
-      const fn = (ep.clients[service] as unknown as Record<string, UnaryMethod>)[method];
-      const onAbort = () => call.cancel();
-      const call = fn.call(ep.clients[service], request, metadata, ctx.deadline ? { deadline: ctx.deadline } : {}, (err, res) => {
-        ctx.signal?.removeEventListener('abort', onAbort);
+      const call = ep.client.makeUnaryRequest(codec.path, codec.serialize, codec.deserialize, request, metadata, ctx.deadline ? { deadline: ctx.deadline } : {}, (err, res) => {
+        stopListening?.();
         if (err) {
           const mapped = childError(this.spec.name, err);
           endRpcSpan(span, mapped);
@@ -105,19 +125,19 @@ export class ChildConnection {
           resolve(res as Res);
         }
       });
-      ctx.signal?.addEventListener('abort', onAbort, { once: true });
+      const stopListening = ctx.onCancel?.(() => call.cancel());
     });
   }
 
   /** A Watch stream to the child (one per child feed). */
   watch(metadata: grpc.Metadata): grpc.ClientDuplexStream<object, WatchResponseMessage> {
-    const client = this.pick().clients.Watch as unknown as { Watch(md: grpc.Metadata): grpc.ClientDuplexStream<object, WatchResponseMessage> };
-    return client.Watch(metadata);
+    const codec = codecOf('Watch', 'Watch');
+    return this.pick().client.makeBidiStreamRequest(codec.path, codec.serialize, codec.deserialize as (b: Buffer) => WatchResponseMessage, metadata);
   }
 
   close(): void {
     for (const ep of this.endpoints) {
-      for (const c of Object.values(ep.clients)) c.close();
+      ep.client.close();
       ep.channel.close();
     }
   }

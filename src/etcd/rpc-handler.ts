@@ -51,7 +51,9 @@ export function unaryHandler<Req extends object, Res>(
 /** The tree context of an incoming call: trace, hops, read index, deadline, cancellation. */
 function contextOf(call: grpc.ServerUnaryCall<unknown, unknown>, span: Span): CallContext {
   const deadline = call.getDeadline();
-  const aborter = new AbortController();
-  call.once('cancelled', () => aborter.abort());
-  return incomingContext(call.metadata, span, Number.isFinite(Number(deadline)) ? deadline : null, aborter.signal);
+  const onCancel = (cb: () => void) => {
+    call.once('cancelled', cb);
+    return () => void call.off('cancelled', cb);
+  };
+  return incomingContext(call.metadata, span, Number.isFinite(Number(deadline)) ? deadline : null, onCancel);
 }

@@ -19,6 +19,7 @@
 //
 // IDs travel as decimal strings (they are below 2^53, exact in Lua's doubles); times as %d.
 import type { Redis } from 'ioredis';
+import { tracedScriptCall } from '../revision/redis-connection.ts';
 
 export class LeaseRedisKeys {
   readonly records: string;
@@ -216,7 +217,7 @@ export class LeaseScripts {
 
   private call(name: keyof typeof SCRIPTS, args: Array<string | number>): Promise<unknown> {
     const keys = this.keys.all;
-    return this.r[name].call(this.r, keys.length, ...keys, ...args);
+    return tracedScriptCall(name, () => this.r[name].call(this.r, keys.length, ...keys, ...args));
   }
 
   async grant(id: number, ttl: number): Promise<boolean> {

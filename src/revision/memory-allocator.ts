@@ -1,4 +1,5 @@
 // In-process allocator for a single node (the embedded default): no Redis, same contract.
+import { untraced } from '../telemetry/tracing.ts';
 import type { Allocation, RevisionAllocator } from './allocator.ts';
 
 interface Waiter {
@@ -97,6 +98,9 @@ export class MemoryAllocator implements RevisionAllocator {
       }
       this.waiters = still;
     }
-    for (const cb of this.listeners) cb();
+    // Watch feeds are shared machinery, not part of the request whose commit woke them.
+    untraced(() => {
+      for (const cb of this.listeners) cb();
+    });
   }
 }

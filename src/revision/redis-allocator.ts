@@ -7,6 +7,7 @@
 // answers every concurrent watermark/current/readIndex question and every waiter at once.
 import { randomUUID } from 'node:crypto';
 import { log } from '../telemetry/logger.ts';
+import { untraced } from '../telemetry/tracing.ts';
 import type { Allocation, RevisionAllocator } from './allocator.ts';
 import { RedisConnection, type RedisErrorWords } from './redis-connection.ts';
 import { RedisKeys, RevisionScripts, ScriptErrors, type RedisSnapshot } from './redis-scripts.ts';
@@ -334,7 +335,8 @@ export class RedisAllocator implements RevisionAllocator {
   /** A wake-up: some watermark advanced somewhere. */
   private wake(): void {
     this.wakeSeq++;
-    this.advanced();
+    // Shared machinery (feeds, waiters), not part of the request whose resolve woke it.
+    untraced(() => this.advanced());
   }
 
   /**

@@ -1,9 +1,11 @@
 // Redis connections of a node (revision allocator, lessor): fail fast instead of queueing
 // forever, reconnect by themselves, and turn every failure into the owner's UNAVAILABLE error
 // (never an unhandled error event, never a hang).
+import { SpanKind } from '@opentelemetry/api';
 import { Redis, type RedisOptions } from 'ioredis';
 import { EtcdError } from '../etcd/errors.ts';
 import { log } from '../telemetry/logger.ts';
+import { inChildSpan, spansRecorded } from '../telemetry/tracing.ts';
 
 /** How the owner of a connection words its errors. */
 export interface RedisErrorWords {
@@ -152,4 +154,14 @@ function shortReason(err: unknown): string {
 /** The URL without credentials, for logs. */
 function redactUrl(url: string): string {
   return url.replace(/([a-z][a-z0-9+.-]*:\/\/)[^@\s/]*@/gi, '$1***@');
+}
+
+/**
+ * Sends one script call (revision and lease scripts) in a CLIENT span named after the script
+ * (db.system redis, db.operation the script's name) when a traced request makes it (DESIGN.md 9);
+ * with span recording off, just sends it.
+ */
+export function tracedScriptCall<T>(script: string, send: () => Promise<T>): Promise<T> {
+  if (!spansRecorded()) return send();
+  return inChildSpan(script, SpanKind.CLIENT, { 'db.system': 'redis', 'db.operation': script }, send);
 }

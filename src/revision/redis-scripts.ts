@@ -14,6 +14,7 @@
 // Revisions are Lua numbers (doubles): exact up to 2^53, far beyond any tree's lifetime. They
 // are formatted with %d, never tostring (which would switch to exponent notation above 1e14).
 import type { Redis } from 'ioredis';
+import { tracedScriptCall } from './redis-connection.ts';
 
 export class RedisKeys {
   readonly counter: string;
@@ -176,7 +177,7 @@ export class RevisionScripts {
   }
 
   private call(name: keyof typeof SCRIPTS, keys: string[], args: Array<string | number>): Promise<unknown> {
-    return this.r[name].call(this.r, keys.length, ...keys, ...args);
+    return tracedScriptCall(name, () => this.r[name].call(this.r, keys.length, ...keys, ...args));
   }
 
   async allocate(leaf: string, n: number, deadlineMs: number): Promise<{ first: number; generation: number }> {

@@ -1,7 +1,10 @@
 // resolve() is synchronous in the allocator contract: revisions to resolve are queued here and
 // sent in the background, everything queued meanwhile in one script call, at most one call in
 // flight. A failed call is retried with backoff: a lost resolve only delays the watermark until
-// the deadline fencing resolves the revision, but there is no reason to wait for that.
+// the deadline fencing resolves the revision, but there is no reason to wait for that. With span
+// recording on, a call runs in the trace of the write that queued its first revision.
+import type { Context } from '@opentelemetry/api';
+import { captureContext, runInContext } from '../telemetry/tracing.ts';
 
 export interface ResolveQueueOptions {
   /** Sends one batch (revisions grouped by leaf); rejects on failure. */
@@ -15,6 +18,8 @@ export class ResolveQueue {
   /** Revisions queued for the next call, grouped by leaf. */
   private queued = new Map<string, number[]>();
   private queuedCount = 0;
+  /** The trace context of the write that queued the first of `queued` (only while spans are recorded). */
+  private queuedContext: Context | undefined;
   /** Invariant: set while a send (or the wait before a retry) is in progress. */
   private running: Promise<void> | null = null;
   private stopped = false;
@@ -25,6 +30,7 @@ export class ResolveQueue {
 
   push(leaf: string, rev: number): void {
     if (this.stopped) return;
+    if (this.queuedCount === 0) this.queuedContext = captureContext();
     let list = this.queued.get(leaf);
     if (!list) this.queued.set(leaf, (list = []));
     list.push(rev);
@@ -54,11 +60,13 @@ export class ResolveQueue {
   private async drain(): Promise<void> {
     let attempt = 0;
     while (this.queuedCount > 0 && !this.stopped) {
+      const traceContext = this.queuedContext;
       const batch = this.take();
+      if (this.queuedCount === 0) this.queuedContext = undefined;
       this.inFlight = countOf(batch);
       this.calls++;
       try {
-        await this.opts.send(batch);
+        await runInContext(traceContext, () => this.opts.send(batch));
         attempt = 0;
       } catch (err) {
         attempt++;

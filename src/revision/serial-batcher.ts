@@ -1,12 +1,17 @@
 // At most one call in flight; whatever arrives meanwhile rides on the next call (the way
 // Percolator/TiKV timestamp-oracle clients batch, DESIGN.md 4 "Throughput"). So the load on
 // Redis falls as concurrency rises instead of growing with it. Requests submitted in the same
-// tick as the first one share its call (the flush waits for a microtask).
+// tick as the first one share its call (the flush waits for a microtask). With span recording
+// on, a call runs in the trace of its batch's first request.
+import type { Context } from '@opentelemetry/api';
+import { captureContext, runInContext } from '../telemetry/tracing.ts';
 
 interface Queued<Req, Res> {
   req: Req;
   resolve: (res: Res) => void;
   reject: (err: unknown) => void;
+  /** The submitter's trace context (only while spans are recorded). */
+  context: Context | undefined;
 }
 
 export class SerialBatcher<Req, Res> {
@@ -28,7 +33,7 @@ export class SerialBatcher<Req, Res> {
 
   submit(req: Req): Promise<Res> {
     return new Promise<Res>((resolve, reject) => {
-      this.queue.push({ req, resolve, reject });
+      this.queue.push({ req, resolve, reject, context: captureContext() });
       if (!this.busy) {
         this.busy = true;
         queueMicrotask(() => void this.flush());
@@ -46,7 +51,8 @@ export class SerialBatcher<Req, Res> {
       const batch = this.queue.splice(0, this.maxBatch);
       this.calls++;
       try {
-        const results = await this.run(batch.map((q) => q.req));
+        const reqs = batch.map((q) => q.req);
+        const results = await runInContext(batch[0].context, () => this.run(reqs));
         batch.forEach((q, i) => q.resolve(results[i]));
       } catch (err) {
         for (const q of batch) q.reject(err);

@@ -1,13 +1,18 @@
 // Group commit for single-writer databases (SQLite): write jobs that arrive while the event
 // loop is busy are run one after another inside ONE database transaction, each in its own
 // savepoint, and share one commit (one fsync). Every job settles only after that commit, so
-// nothing is acknowledged before it is durable.
+// nothing is acknowledged before it is durable. With span recording on, each job runs in the
+// trace of the request that submitted it, and the shared transaction in the batch's first one.
+import type { Context } from '@opentelemetry/api';
+import { captureContext, runInContext } from '../telemetry/tracing.ts';
 import type { Dialect, WriteTx } from './dialect.ts';
 
 type Job = {
   run: (tx: WriteTx) => Promise<unknown>;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
+  /** The submitter's trace context (only while spans are recorded). */
+  context: Context | undefined;
 };
 
 export class GroupCommitQueue {
@@ -21,7 +26,7 @@ export class GroupCommitQueue {
 
   submit<T>(run: (tx: WriteTx) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({ run, resolve: resolve as (v: unknown) => void, reject, context: captureContext() });
       if (!this.scheduled) {
         this.scheduled = true;
         // setImmediate: gather every request that arrived in this turn of the event loop.
@@ -48,15 +53,17 @@ export class GroupCommitQueue {
       if (batch.length > this.maxBatch) this.maxBatch = batch.length;
       const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
       try {
-        await this.dialect.writeTx(async (tx) => {
+        await runInContext(batch[0].context, () => this.dialect.writeTx(async (tx) => {
           for (const job of batch) {
             try {
-              outcomes.push({ ok: true, value: await tx.savepoint(() => job.run(tx)) });
+              // The batch's first request sees its savepoint inside the transaction's span.
+              const jobContext = job.context === batch[0].context ? undefined : job.context;
+              outcomes.push({ ok: true, value: await runInContext(jobContext, () => tx.savepoint(() => job.run(tx))) });
             } catch (error) {
               outcomes.push({ ok: false, error });
             }
           }
-        });
+        }));
       } catch (commitError) {
         for (const job of batch) job.reject(commitError);
         continue;

@@ -2,7 +2,8 @@ import { status as Code } from '@grpc/grpc-js';
 // The MVCC leaf store, shared by every dialect: SQL from sql-text.ts, database specifics from
 // the Dialect. Writes go through group commit on single-writer databases. Every dialect call
 // goes through guard(): a database that is down or unreachable answers UNAVAILABLE naming the
-// leaf, never an unknown error, and never an unhandled rejection.
+// leaf, never an unknown error, and never an unhandled rejection. With span recording on, the
+// store's SQL shows in the request's trace (traced-dialect.ts).
 import { Errors, EtcdError } from '../etcd/errors.ts';
 import type { RevisionAllocator } from '../revision/allocator.ts';
 import { log } from '../telemetry/logger.ts';
@@ -11,6 +12,7 @@ import { GroupCommitQueue } from './group-commit.ts';
 import type { EventsPage, LeafStore, LeaseRecord, RevisionEvents, TxnContext } from './leaf-store.ts';
 import { readRange, readRangeAtHead, type RangeRows } from './range-reader.ts';
 import { ROW_DELETE, SCHEMA_VERSION, type SqlText } from './sql-text.ts';
+import { TracedDialect } from './traced-dialect.ts';
 import { executeTxn, type TxnOutcome } from './txn-executor.ts';
 import { EventType, type MvccEvent, type RangeRequest, type TxnRequest } from './types.ts';
 
@@ -34,16 +36,19 @@ export class MvccStore implements LeafStore {
   private physicallyCompacted = 0;
   private compaction: Promise<void> = Promise.resolve();
   private readonly prefix: string;
+  /** The dialect, with its SQL traced (traced-dialect.ts). */
+  private readonly dialect: Dialect;
 
   constructor(
     readonly name: string,
-    private readonly dialect: Dialect,
+    dialect: Dialect,
     private readonly allocator: RevisionAllocator,
     private readonly options: MvccStoreOptions = {},
   ) {
+    this.dialect = new TracedDialect(dialect, name);
     this.prefix = options.tablePrefix ?? '';
-    this.sql = dialect.statements(this.prefix);
-    this.writes = dialect.capabilities.singleWriter ? new GroupCommitQueue(dialect, dialect.capabilities.maxGroupCommit) : null;
+    this.sql = this.dialect.statements(this.prefix);
+    this.writes = dialect.capabilities.singleWriter ? new GroupCommitQueue(this.dialect, dialect.capabilities.maxGroupCommit) : null;
   }
 
   async open(): Promise<void> {

@@ -16,6 +16,7 @@ import { useRecordingTracer } from './rpc-span.ts';
 
 export { extractContext, injectContext, injectSpan } from './grpc-metadata-carrier.ts';
 export { endRpcSpan, grpcCodeOf, inChildSpan, inSpan, spanLogFields, spansRecorded, startClientSpan, startStreamSpan, traceUnary } from './rpc-span.ts';
+export { captureContext, runInContext, untraced } from './batch-context.ts';
 
 const TRACER_NAME = 'etcd-tree';
 

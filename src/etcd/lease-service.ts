@@ -1,5 +1,6 @@
 // etcdserverpb.Lease: Grant, Revoke, KeepAlive (stream), TimeToLive, Leases.
 import type * as grpc from '@grpc/grpc-js';
+import { context } from '@opentelemetry/api';
 import type { LeaseRegistry } from '../lease/lease-registry.ts';
 import type { Router } from '../router/router.ts';
 import { log } from '../telemetry/logger.ts';
@@ -29,7 +30,7 @@ export function leaseService(lessor: LeaseRegistry, router: Router, header: Head
       return { header: header(await current()), leases: (await lessor.list()).map((ID) => ({ ID })) };
     }),
     LeaseKeepAlive: (call: grpc.ServerDuplexStream<{ ID: number }, object>) => {
-      const { span } = startStreamSpan('/etcdserverpb.Lease/LeaseKeepAlive', call.metadata);
+      const { span, context: streamContext } = startStreamSpan('/etcdserverpb.Lease/LeaseKeepAlive', call.metadata);
       const untrack = track(() => call.emit('error', toGrpcError(Errors.stopped())));
       const finish = (err?: unknown) => {
         untrack();
@@ -38,10 +39,13 @@ export function leaseService(lessor: LeaseRegistry, router: Router, header: Head
       // Answers go out in request order: each waits for the previous one.
       let previous: Promise<unknown> = Promise.resolve();
       call.on('data', (req: { ID: number }) => {
-        const answer = previous.then(async () => {
-          const ttl = await lessor.keepAlive(req.ID);
-          return { ttl, rev: await current() };
-        });
+        // In the stream's trace context: its Redis calls become spans of this stream.
+        const answer = previous.then(() =>
+          context.with(streamContext, async () => {
+            const ttl = await lessor.keepAlive(req.ID);
+            return { ttl, rev: await current() };
+          }),
+        );
         previous = answer.catch(() => undefined);
         answer.then(
           ({ ttl, rev }) => {

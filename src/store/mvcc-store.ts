@@ -10,6 +10,7 @@ import { log } from '../telemetry/logger.ts';
 import type { Dialect, ReadTx, WriteTx } from './dialect.ts';
 import { GroupCommitQueue } from './group-commit.ts';
 import type { EventsPage, LeafStore, LeaseRecord, RevisionEvents, TxnContext } from './leaf-store.ts';
+import { PageCounts } from './page-counts.ts';
 import { readRange, readRangeAtHead, type RangeRows } from './range-reader.ts';
 import { ROW_DELETE, SCHEMA_VERSION, type SqlText } from './sql-text.ts';
 import { TracedDialect } from './traced-dialect.ts';
@@ -28,6 +29,8 @@ const EMPTY = Buffer.alloc(0);
 export class MvccStore implements LeafStore {
   private readonly sql: SqlText;
   private readonly writes: GroupCommitQueue | null;
+  /** Counts of list pages, so the next page needs no COUNT query (page-counts.ts). */
+  private readonly pageCounts = new PageCounts();
   /** The leaf's generation as read inside each open write transaction. */
   private readonly generationIn = new WeakMap<WriteTx, number>();
   /** Revisions below this are compacted. Only grows. */
@@ -114,14 +117,14 @@ export class MvccStore implements LeafStore {
     const once = this.dialect.readOnce?.bind(this.dialect);
     // An explicit revision usually reads history: skip the head-only attempt.
     if (once && req.revision === 0) {
-      const fast = await this.guard(() => readRangeAtHead(once, this.sql, req, rev));
+      const fast = await this.guard(() => readRangeAtHead(once, this.sql, req, rev, this.pageCounts));
       if (fast) return fast;
     }
     return this.read(async (tx) => {
       const head = Number((await tx.get<{ rev: number | null }>(this.sql.headRev))?.rev ?? 0);
       // History may have been compacted by another node since this one last looked.
       if (rev < head && rev < (await this.compactedIn(tx))) throw Errors.compacted();
-      return readRange(tx, this.sql, req, rev, rev >= head);
+      return readRange(tx, this.sql, req, rev, rev >= head, this.pageCounts);
     });
   }
 

@@ -2,6 +2,7 @@
 // the whole range), prune by min/max revision filters, sort, truncate, count.
 import type { ReadTx, SqlParam } from './dialect.ts';
 import type { KeyBound, SqlText } from './sql-text.ts';
+import type { PageCounts } from './page-counts.ts';
 import { intervalOf, intervalIsEmpty, SortOrder, SortTarget, type KeyInterval, type KeyValue, type RangeRequest } from './types.ts';
 
 export interface RangeRows {
@@ -37,7 +38,7 @@ export function intervalParams(iv: KeyInterval): { bound: KeyBound; params: SqlP
  * Reads `req` at revision `rev`. `atHead` says the leaf holds no change above `rev`, so the
  * current table is exact; otherwise history is read.
  */
-export async function readRange(tx: ReadTx, sql: SqlText, req: RangeRequest, rev: number, atHead: boolean): Promise<RangeRows> {
+export async function readRange(tx: ReadTx, sql: SqlText, req: RangeRequest, rev: number, atHead: boolean, counts?: PageCounts): Promise<RangeRows> {
   const iv = intervalOf(req.key, req.range_end);
   if (intervalIsEmpty(iv)) return { kvs: [], more: false, count: 0 };
   const { bound, params } = intervalParams(iv);
@@ -57,9 +58,12 @@ export async function readRange(tx: ReadTx, sql: SqlText, req: RangeRequest, rev
   const rows = await tx.all<Row>(text, fetchLimit > 0 ? [...revParams, fetchLimit] : revParams);
 
   let count = rows.length;
+  const end = iv.end ?? EMPTY;
   if (fetchLimit > 0 && rows.length === fetchLimit) {
-    const row = await tx.get<{ n: number }>(atHead ? sql.currentCount(bound) : sql.historicalCount(bound), revParams);
-    count = Number(row?.n ?? 0);
+    const known = counts?.get(rev, iv.start, end);
+    count = known ?? Number((await tx.get<{ n: number }>(atHead ? sql.currentCount(bound) : sql.historicalCount(bound), revParams))?.n ?? 0);
+    // The state at rev is final (reads happen at resolved revisions): the next page's count follows.
+    counts?.rememberNext(rev, rows[req.limit - 1].k, end, count, req.limit);
   }
   let kvs = rows.map(toKeyValue);
   if (filtered) kvs = kvs.filter((kv) => passesFilters(req, kv));
@@ -92,7 +96,7 @@ export type RunOnce = <T>(sql: string, params: SqlParam[]) => Promise<T[]>;
  * revision; null means the answer could not be proven exact at `rev` (the leaf moved on), and
  * the caller reads again in a snapshot (readRange).
  */
-export async function readRangeAtHead(once: RunOnce, sql: SqlText, req: RangeRequest, rev: number): Promise<RangeRows | null> {
+export async function readRangeAtHead(once: RunOnce, sql: SqlText, req: RangeRequest, rev: number, counts?: PageCounts): Promise<RangeRows | null> {
   const filtered = req.min_mod_revision > 0 || req.max_mod_revision > 0 || req.min_create_revision > 0 || req.max_create_revision > 0;
   if (filtered || effectiveSortOrder(req) !== SortOrder.NONE) return null;
   const iv = intervalOf(req.key, req.range_end);
@@ -115,9 +119,16 @@ export async function readRangeAtHead(once: RunOnce, sql: SqlText, req: RangeReq
   const found = rows[0]?.k === null || rows[0]?.k === undefined ? [] : rows;
   let count = found.length;
   if (fetchLimit > 0 && found.length === fetchLimit) {
-    const again = await countAtHead();
-    if (again.head !== head) return null; // a commit landed between the two statements
-    count = again.n;
+    const end = iv.end ?? EMPTY;
+    const known = counts?.get(head, iv.start, end);
+    if (known !== undefined) {
+      count = known;
+    } else {
+      const again = await countAtHead();
+      if (again.head !== head) return null; // a commit landed between the two statements
+      count = again.n;
+    }
+    counts?.rememberNext(head, found[req.limit - 1].k, end, count, req.limit);
   }
   let kvs = found.map(toKeyValue);
   let more = false;

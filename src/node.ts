@@ -45,12 +45,22 @@ function listenAddressOf(url: string): { host: string; port: number; tls: boolea
   return { host: u.hostname, port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)), tls: u.protocol === 'https:' };
 }
 
+/** A child backend pointing at this node's own listen address would route requests in a circle. */
+function refuseSelfReference(topology: Topology, listenUrls: string[]): void {
+  const own = new Set(listenUrls.map((u) => new URL(u).host));
+  for (const b of topology.backends.values()) {
+    const self = b.kind === 'node' ? b.endpoints.find((e) => own.has(new URL(e).host)) : undefined;
+    if (self) throw new Error(`backend "${b.name}" (${b.definedAt}) is this node itself (${self}): a child must be another node`);
+  }
+}
+
 export async function startNode(config: NodeConfig): Promise<RunningNode> {
   initTracing('etcd-tree', { 'etcd_tree.node': config.name });
   const topology = loadTopology(config.topologyDir, config.dataDir);
   if (config.revisionStore === 'memory' && [...topology.backends.values()].some((b) => b.kind === 'node')) {
     throw new Error('child nodes (kind: node) need --revision-store redis://..., the Redis the whole tree shares');
   }
+  refuseSelfReference(topology, config.listenClientUrls);
   const isRoot = config.treeRole === 'root';
   const redis = config.revisionStore === 'memory' ? null : new RedisAllocator({ url: config.revisionStore, keyPrefix: config.revisionPrefix, deadlineMs: config.revisionDeadlineMs });
   const allocator = redis ?? new MemoryAllocator();
@@ -86,6 +96,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
 
   // Hot reload: open the new leaves, refuse a table that would hide existing keys, swap.
   const applyTopology = async (next: Topology) => {
+    refuseSelfReference(next, config.listenClientUrls);
     const leaves = await registry.openAll(next);
     const table = TargetRegistry.routesOf(next, leaves);
     const hidden = await findHiddenKeys(router.routeTable, table, allocator).catch(async (err) => {

@@ -42,12 +42,24 @@ function intHeader(metadata: grpc.Metadata, key: string): number {
   return n;
 }
 
+const LOOP_MESSAGE = 'the routes form a loop';
+
 export function hopsOf(metadata: grpc.Metadata): number {
   const hops = intHeader(metadata, TreeMetadata.hops);
   if (hops >= MAX_HOPS) {
-    throw new EtcdError(grpc.status.FAILED_PRECONDITION, `etcd-tree: request crossed ${hops} nodes; the routes form a loop (limit ${MAX_HOPS} hops)`);
+    throw new EtcdError(grpc.status.FAILED_PRECONDITION, `etcd-tree: request crossed ${hops} nodes; ${LOOP_MESSAGE} (limit ${MAX_HOPS} hops)`);
   }
   return hops;
+}
+
+/**
+ * The loop error as the first node that forwarded into the loop passes it back: naming the key
+ * and the child it was routed to (the node that hit the limit knew neither).
+ */
+export function describeLoop(err: EtcdError, child: string, key: Buffer | undefined): EtcdError {
+  if (err.code !== grpc.status.FAILED_PRECONDITION || !err.message.includes(LOOP_MESSAGE) || err.message.includes('; routed ')) return err;
+  const what = key ? `key "${key.toString()}"` : 'the request';
+  return new EtcdError(err.code, `${err.message}; routed ${what} to child node ${child}`);
 }
 
 export function incomingContext(metadata: grpc.Metadata, span: Span | null, deadline: grpc.Deadline | null, onCancel: CallContext['onCancel']): CallContext {

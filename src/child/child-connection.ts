@@ -10,7 +10,7 @@ import type { MvccEvent } from '../store/types.ts';
 import { clientConstructor, encoderFor, treeService, type ServiceName } from '../etcd/proto/load.ts';
 import { endRpcSpan, startClientSpan } from '../telemetry/tracing.ts';
 import type { NodeBackend } from '../topology/backend-spec.ts';
-import { childMetadata, type CallContext } from './call-context.ts';
+import { childMetadata, describeLoop, type CallContext } from './call-context.ts';
 
 type Service = ServiceName | 'Tree';
 
@@ -107,7 +107,7 @@ export class ChildConnection {
   }
 
   /** One unary call to the child, inside a CLIENT span, with the request's metadata, deadline and cancellation. */
-  unary<Res>(service: Service, method: string, request: object, ctx: CallContext, readIndex = 0): Promise<Res> {
+  unary<Res>(service: Service, method: string, request: object, ctx: CallContext, readIndex = 0, key?: Buffer): Promise<Res> {
     const ep = this.pick();
     const qualified = `${service === 'Tree' ? 'etcdtree.v1' : 'etcdserverpb'}.${service}`;
     const span = startClientSpan(`${qualified}/${method}`, ctx.span, { 'rpc.system': 'grpc', 'rpc.service': qualified, 'rpc.method': method, 'etcd_tree.child': this.spec.name, 'server.address': ep.url });
@@ -117,7 +117,7 @@ export class ChildConnection {
       const call = ep.client.makeUnaryRequest(codec.path, codec.serialize, codec.deserialize, request, metadata, ctx.deadline ? { deadline: ctx.deadline } : {}, (err, res) => {
         stopListening?.();
         if (err) {
-          const mapped = childError(this.spec.name, err);
+          const mapped = describeLoop(childError(this.spec.name, err), this.spec.name, key);
           endRpcSpan(span, mapped);
           reject(mapped);
         } else {

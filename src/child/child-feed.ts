@@ -8,7 +8,7 @@ import type { EventsPage, RevisionEvents } from '../store/leaf-store.ts';
 import { log } from '../telemetry/logger.ts';
 import type { Feed, FeedListener } from '../watch/feed.ts';
 import { LOCAL_CALL, TreeMetadata, childMetadata } from './call-context.ts';
-import type { ChildConnection, WatchResponseMessage } from './child-connection.ts';
+import { childError, type ChildConnection, type WatchResponseMessage } from './child-connection.ts';
 
 const RECONNECT_MIN_MS = 50;
 const RECONNECT_MAX_MS = 2000;
@@ -18,6 +18,12 @@ export class ChildCompactedError extends Error {
   constructor(readonly compactRevision: number) {
     super(`required revision has been compacted (compact revision ${compactRevision})`);
   }
+}
+
+/** A broken upstream stream as the error a watcher or watch creation sees (the child's own code and message). */
+function childStreamError(child: string, err: Error): Error {
+  const code = (err as grpc.ServiceError).code;
+  return typeof code === 'number' ? childError(child, err as grpc.ServiceError) : err;
 }
 
 /** Groups one response's events by revision (a response carries whole revisions, in order). */
@@ -41,8 +47,8 @@ interface UpstreamHandlers {
 }
 
 /** One upstream watch: create, then events/progress until canceled or broken. */
-function openUpstream(conn: ChildConnection, key: Buffer, rangeEnd: Buffer, startRevision: number, h: UpstreamHandlers): () => void {
-  const md = childMetadata(LOCAL_CALL, null);
+function openUpstream(conn: ChildConnection, key: Buffer, rangeEnd: Buffer, startRevision: number, hops: number, h: UpstreamHandlers): () => void {
+  const md = childMetadata({ ...LOCAL_CALL, hops }, null);
   md.set(TreeMetadata.eagerProgress, '1');
   const stream = conn.watch(md);
   let created = false;
@@ -100,12 +106,28 @@ export class ChildFeed implements Feed {
   private retryMs = RECONNECT_MIN_MS;
   /** Set until the first upstream watch is created (it fixes the starting position). */
   private onFirstCreated: (() => void) | null = null;
+  private onFirstFailed: ((err: Error) => void) | null = null;
 
-  constructor(private readonly conn: ChildConnection, private readonly key: Buffer, private readonly rangeEnd: Buffer) {}
+  constructor(
+    private readonly conn: ChildConnection,
+    private readonly key: Buffer,
+    private readonly rangeEnd: Buffer,
+    /** Nodes the watches it serves crossed before this one. */
+    private readonly hops: number,
+  ) {}
 
+  /**
+   * Resolves once the first upstream watch is created; rejects if it cannot be (the child is
+   * down, refuses the watch, or the routes loop): the watch being created then fails instead of
+   * waiting. Later breaks are repaired by reconnecting.
+   */
   ready(): Promise<void> {
-    this.started ??= new Promise<void>((resolve) => {
+    this.started ??= new Promise<void>((resolve, reject) => {
       this.onFirstCreated = resolve;
+      this.onFirstFailed = (err) => {
+        this.stopped = true;
+        reject(err);
+      };
       this.connect();
     });
     return this.started;
@@ -132,13 +154,14 @@ export class ChildFeed implements Feed {
   private connect(): void {
     if (this.stopped) return;
     const startRevision = this.onFirstCreated ? 0 : this.position + 1;
-    this.closeUpstream = openUpstream(this.conn, this.key, this.rangeEnd, startRevision, {
+    this.closeUpstream = openUpstream(this.conn, this.key, this.rangeEnd, startRevision, this.hops, {
       created: (rev) => {
         this.retryMs = RECONNECT_MIN_MS;
         if (this.onFirstCreated) {
           this.position = rev;
           this.onFirstCreated();
           this.onFirstCreated = null;
+          this.onFirstFailed = null;
         }
       },
       revisions: (batch, upTo) => {
@@ -148,6 +171,7 @@ export class ChildFeed implements Feed {
       },
       progress: (rev) => this.advance(rev),
       canceled: (compactRevision, reason) => {
+        if (this.onFirstFailed) return this.onFirstFailed(new Error(`child ${this.conn.name} refused the watch: ${reason}`));
         // The interval's history at position + 1 is gone (compacted while the child was away):
         // it cannot resume exactly. Listeners stay where they are; this is logged loudly.
         log.error({ child: this.conn.name, compactRevision, reason, position: this.position }, 'upstream watch canceled by the child; retrying');
@@ -155,6 +179,7 @@ export class ChildFeed implements Feed {
       },
       broken: (err) => {
         if (this.stopped) return;
+        if (this.onFirstFailed) return this.onFirstFailed(childStreamError(this.conn.name, err));
         log.warn({ child: this.conn.name, err: err.message, position: this.position }, 'upstream watch broke; reconnecting');
         this.retry();
       },
@@ -195,7 +220,7 @@ export class ChildFeed implements Feed {
         close();
         reject(err);
       };
-      close = openUpstream(this.conn, this.key, this.rangeEnd, after + 1, {
+      close = openUpstream(this.conn, this.key, this.rangeEnd, after + 1, this.hops, {
         created: () => undefined,
         revisions: (batch, last) => {
           for (const r of batch) {
@@ -210,7 +235,7 @@ export class ChildFeed implements Feed {
           if (rev >= upTo) finish(upTo);
         },
         canceled: (compactRevision, reason) => fail(compactRevision > 0 ? new ChildCompactedError(compactRevision) : new Error(`the child canceled the watch: ${reason}`)),
-        broken: (err) => fail(err instanceof Error && 'code' in err && (err as grpc.ServiceError).code !== undefined ? new Error(`child ${this.conn.name}: ${(err as grpc.ServiceError).details}`) : err),
+        broken: (err) => fail(childStreamError(this.conn.name, err)),
       });
     });
   }

@@ -36,22 +36,22 @@ export class ChildNode implements Target, LeaseHome {
 
   /** The child's state at `rev`: it waits until its watermark reaches rev, then reads there. */
   async range(req: RangeRequest, rev: number, ctx: CallContext = LOCAL_CALL): Promise<RangeRows> {
-    const res = await this.connection.unary<RangeResponse>('KV', 'Range', req, ctx, rev);
+    const res = await this.connection.unary<RangeResponse>('KV', 'Range', req, ctx, rev, req.key);
     return { kvs: res.kvs, more: res.more, count: res.count };
   }
 
   /** The whole Range answer of the child, at its own read index (the request is all this child's). */
   rangeWhole(req: RangeRequest, ctx: CallContext = LOCAL_CALL): Promise<RangeResponse> {
-    return this.connection.unary<RangeResponse>('KV', 'Range', req, ctx);
+    return this.connection.unary<RangeResponse>('KV', 'Range', req, ctx, 0, req.key);
   }
 
   async txn(req: TxnRequest, _leases: TxnContext, ctx: CallContext = LOCAL_CALL): Promise<TxnOutcome> {
-    const response = await this.connection.unary<TxnResponse>('KV', 'Txn', req, ctx);
+    const response = await this.connection.unary<TxnResponse>('KV', 'Txn', req, ctx, 0, firstKeyOf(req));
     return { response, rev: response.header.revision };
   }
 
   deleteRange(req: DeleteRangeRequest, ctx: CallContext = LOCAL_CALL): Promise<DeleteRangeResponse> {
-    return this.connection.unary<DeleteRangeResponse>('KV', 'DeleteRange', req, ctx);
+    return this.connection.unary<DeleteRangeResponse>('KV', 'DeleteRange', req, ctx, 0, req.key);
   }
 
   async compact(rev: number, physical: boolean, ctx: CallContext = LOCAL_CALL): Promise<void> {
@@ -73,21 +73,26 @@ export class ChildNode implements Target, LeaseHome {
     return 0;
   }
 
-  async sizeBytes(): Promise<number> {
-    return (await this.subtree(0)).db_size;
+  async sizeBytes(ctx: CallContext = LOCAL_CALL): Promise<number> {
+    return (await this.subtree(0, ctx)).db_size;
   }
 
-  async headRevision(): Promise<number> {
-    return (await this.subtree(0)).max_revision;
+  async headRevision(ctx: CallContext = LOCAL_CALL): Promise<number> {
+    return (await this.subtree(0, ctx)).max_revision;
   }
 
-  async generation(): Promise<number> {
-    return (await this.subtree(0)).generation;
+  async generation(ctx: CallContext = LOCAL_CALL): Promise<number> {
+    return (await this.subtree(0, ctx)).generation;
   }
 
   /** Every leaf of the subtree records the generation (before the root publishes it in Redis). */
-  async setGeneration(generation: number): Promise<void> {
-    await this.subtree(generation);
+  async setGeneration(generation: number, ctx: CallContext = LOCAL_CALL): Promise<void> {
+    await this.subtree(generation, ctx);
+  }
+
+  /** The subtree's highest revision, generation and size in one call. */
+  subtreeReport(ctx: CallContext = LOCAL_CALL): Promise<{ maxRevision: number; generation: number; dbSize: number }> {
+    return this.subtree(0, ctx).then((r) => ({ maxRevision: r.max_revision, generation: r.generation, dbSize: r.db_size }));
   }
 
   async listLeases(): Promise<LeaseRecord[]> {
@@ -103,12 +108,21 @@ export class ChildNode implements Target, LeaseHome {
   async deleteLease(): Promise<void> {}
 
   /** The shared upstream watch of an interval (created on first use). */
-  feedFor(key: Buffer, rangeEnd: Buffer): ChildFeed {
-    const id = `${key.toString('hex')}:${rangeEnd.toString('hex')}`;
+  /**
+   * The shared upstream watch of an interval (created on first use). `hops`: how many nodes the
+   * watches it serves crossed before this one (the upstream goes one further, so a routing loop
+   * ends at the hop limit). A feed that could not start is forgotten, so the next watch retries.
+   */
+  feedFor(key: Buffer, rangeEnd: Buffer, hops: number): ChildFeed {
+    const id = `${hops}:${key.toString('hex')}:${rangeEnd.toString('hex')}`;
     let feed = this.feeds.get(id);
     if (!feed) {
-      feed = new ChildFeed(this.connection, key, rangeEnd);
-      this.feeds.set(id, feed);
+      const created = new ChildFeed(this.connection, key, rangeEnd, hops);
+      this.feeds.set(id, created);
+      created.ready().catch(() => {
+        if (this.feeds.get(id) === created) this.feeds.delete(id);
+      });
+      feed = created;
     }
     return feed;
   }
@@ -119,11 +133,17 @@ export class ChildNode implements Target, LeaseHome {
     this.connection.close();
   }
 
-  private subtree(setGeneration: number): Promise<SubtreeReply> {
-    return this.connection.unary<SubtreeReply>('Tree', 'Subtree', { set_generation: setGeneration }, LOCAL_CALL);
+  private subtree(setGeneration: number, ctx: CallContext): Promise<SubtreeReply> {
+    return this.connection.unary<SubtreeReply>('Tree', 'Subtree', { set_generation: setGeneration }, ctx);
   }
 }
 
 export function isChild(target: object): target is ChildNode {
   return (target as { isChild?: boolean }).isChild === true;
+}
+
+/** A key a txn touches, to name in errors. */
+function firstKeyOf(req: TxnRequest): Buffer | undefined {
+  const op = req.success[0] ?? req.failure[0];
+  return req.compare[0]?.key ?? op?.request_put?.key ?? op?.request_range?.key ?? op?.request_delete_range?.key;
 }

@@ -6,10 +6,10 @@ import { unaryHandler } from './rpc-handler.ts';
 
 export function treeServiceImpl(router: Router, home: () => LeaseHome): grpc.UntypedServiceImplementation {
   return {
-    Subtree: unaryHandler('/etcdtree.v1.Tree/Subtree', async (req: { set_generation: number }) => {
-      if (req.set_generation > 0) await Promise.all(router.targets().map((t) => t.setGeneration(req.set_generation)));
-      const { maxRevision, generation } = await router.subtreeState();
-      return { max_revision: maxRevision, generation, db_size: await router.sizeBytes() };
+    Subtree: unaryHandler('/etcdtree.v1.Tree/Subtree', async (req: { set_generation: number }, ctx) => {
+      if (req.set_generation > 0) await Promise.all(router.targets().map((t) => t.setGeneration(req.set_generation, ctx)));
+      const { maxRevision, generation, dbSize } = await router.subtreeState(ctx);
+      return { max_revision: maxRevision, generation, db_size: dbSize };
     }),
     LeaseKeys: unaryHandler('/etcdtree.v1.Tree/LeaseKeys', async (req: { id: number }, ctx) => {
       return { keys: await router.keysOfLease(req.id, ctx) };

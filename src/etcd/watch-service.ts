@@ -74,6 +74,8 @@ class WatchStream implements WatcherSink {
   /** A parent node's upstream watch: progress goes out whenever a watch's revision advances. */
   private readonly eager: boolean;
   private readonly advancedWatchers = new Set<Watcher>();
+  /** Nodes this stream's watches crossed before this one (tree metadata). */
+  private hops = 0;
 
   constructor(
     private readonly call: grpc.ServerDuplexStream<WatchRequest, object>,
@@ -100,7 +102,7 @@ class WatchStream implements WatcherSink {
     call.on('error', () => this.close());
     call.on('close', () => this.close());
     try {
-      hopsOf(call.metadata);
+      this.hops = hopsOf(call.metadata);
     } catch (err) {
       this.close(err);
     }
@@ -128,7 +130,13 @@ class WatchStream implements WatcherSink {
     if (interval.end !== null && interval.end.length > 0 && Buffer.compare(key, interval.end) >= 0) {
       return fail(WatchCancelReasons.emptyRange, await this.router.watermarkFor(key, Buffer.alloc(0)));
     }
-    const feed = await this.router.feedFor(key, cr.range_end);
+    let feed;
+    try {
+      feed = await this.router.feedFor(key, cr.range_end, this.hops);
+    } catch (err) {
+      // A child under the range is down or refuses the watch: this watch fails, the stream lives on.
+      return fail(`etcd-tree: ${(err as Error).message}`, 0);
+    }
     // Like etcd's "current revision": everything up to it is resolved in these leaves (the
     // feed may not have read it yet; the watcher then skips what is below its start).
     const rev = await this.router.watermarkFor(key, cr.range_end);

@@ -175,9 +175,9 @@ export class Router {
   }
 
   /** The feed serving watches of the interval: a leaf's own, a child's upstream watch, or a merge. */
-  async feedFor(key: Buffer, rangeEnd: Buffer): Promise<Feed> {
+  async feedFor(key: Buffer, rangeEnd: Buffer, hops = 0): Promise<Feed> {
     const targets = this.routes.targetsFor(intervalOf(key, rangeEnd));
-    const feedOf = (t: Target): Feed => (isChild(t) ? t.feedFor(key, rangeEnd) : this.deps.feeds.get(t as LeafStore)!);
+    const feedOf = (t: Target): Feed => (isChild(t) ? t.feedFor(key, rangeEnd, hops) : this.deps.feeds.get(t as LeafStore)!);
     if (targets.length === 1) {
       const feed = feedOf(targets[0]);
       await feed.ready();
@@ -185,7 +185,7 @@ export class Router {
     }
     // Leaf feeds carry every key of their leaf; a child's feed carries only the interval.
     const names = targets.map((t) => t.name).sort().join('\0');
-    const id = targets.some(isChild) ? `${names}\0${key.toString('hex')}:${rangeEnd.toString('hex')}` : names;
+    const id = targets.some(isChild) ? `${names}\0${hops}:${key.toString('hex')}:${rangeEnd.toString('hex')}` : names;
     let merged = this.merged.get(id);
     if (!merged) {
       const feed = new MergedFeed(targets.map(feedOf));
@@ -210,15 +210,23 @@ export class Router {
     return this.deps.allocator.current();
   }
 
-  async sizeBytes(): Promise<number> {
-    const sizes = await Promise.all(this.targets().map((t) => t.sizeBytes()));
+  async sizeBytes(ctx: CallContext = LOCAL_CALL): Promise<number> {
+    const sizes = await Promise.all(this.targets().map((t) => t.sizeBytes(ctx)));
     return sizes.reduce((a, b) => a + b, 0);
   }
 
-  /** The highest revision stored anywhere below this node, and the highest generation recorded. */
-  async subtreeState(): Promise<{ maxRevision: number; generation: number }> {
-    const all = await Promise.all(this.targets().map(async (t) => ({ rev: await t.headRevision(), gen: await t.generation() })));
-    return { maxRevision: Math.max(0, ...all.map((a) => a.rev)), generation: Math.max(0, ...all.map((a) => a.gen)) };
+  /** The highest revision stored anywhere below this node, the highest generation recorded, the size. */
+  async subtreeState(ctx: CallContext = LOCAL_CALL): Promise<{ maxRevision: number; generation: number; dbSize: number }> {
+    const all = await Promise.all(
+      this.targets().map(async (t) =>
+        isChild(t) ? t.subtreeReport(ctx) : { maxRevision: await t.headRevision(), generation: await t.generation(), dbSize: await t.sizeBytes() },
+      ),
+    );
+    return {
+      maxRevision: Math.max(0, ...all.map((a) => a.maxRevision)),
+      generation: Math.max(0, ...all.map((a) => a.generation)),
+      dbSize: all.reduce((sum, a) => sum + a.dbSize, 0),
+    };
   }
 
   /** The one target every key of the txn lives on; FailedPrecondition naming them otherwise. */

@@ -16,11 +16,11 @@ export interface Target {
   compactedRevision(): number;
   keysOfLease(id: number, ctx: CallContext): Promise<Buffer[]>;
   revokeLeaseKeys(id: number, ctx: CallContext): Promise<number>;
-  sizeBytes(): Promise<number>;
+  sizeBytes(ctx?: CallContext): Promise<number>;
   /** Highest revision stored (in the subtree, for a child). */
-  headRevision(): Promise<number>;
-  generation(): Promise<number>;
-  setGeneration(generation: number): Promise<void>;
+  headRevision(ctx?: CallContext): Promise<number>;
+  generation(ctx?: CallContext): Promise<number>;
+  setGeneration(generation: number, ctx?: CallContext): Promise<void>;
 }
 
 /** Where a node keeps lease records so that Redis losing them loses no lease: a leaf, or a child's home. */

@@ -172,9 +172,19 @@ export class ChildFeed implements Feed {
       progress: (rev) => this.advance(rev),
       canceled: (compactRevision, reason) => {
         if (this.onFirstFailed) return this.onFirstFailed(new Error(`child ${this.conn.name} refused the watch: ${reason}`));
-        // The interval's history at position + 1 is gone (compacted while the child was away):
-        // it cannot resume exactly. Listeners stay where they are; this is logged loudly.
-        log.error({ child: this.conn.name, compactRevision, reason, position: this.position }, 'upstream watch canceled by the child; retrying');
+        if (compactRevision > 0) {
+          // History after position is compacted (the child compacted while this feed was away):
+          // it cannot resume exactly, so its watches end as etcd ends a compacted watch, and the
+          // feed goes on from the compacted revision (the oldest it can still read) for the
+          // watches that come next.
+          log.warn({ child: this.conn.name, compactRevision, position: this.position }, 'upstream watch cannot resume: compacted; ending its watches');
+          const listeners = [...this.listeners];
+          this.listeners.clear();
+          for (const l of listeners) l.onCompacted?.(compactRevision);
+          this.position = Math.max(this.position, compactRevision - 1);
+        } else {
+          log.warn({ child: this.conn.name, reason, position: this.position }, 'upstream watch canceled by the child; retrying');
+        }
         this.retry();
       },
       broken: (err) => {

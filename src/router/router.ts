@@ -187,6 +187,7 @@ export class Router {
     const names = targets.map((t) => t.name).sort().join('\0');
     const id = targets.some(isChild) ? `${names}\0${hops}:${key.toString('hex')}:${rangeEnd.toString('hex')}` : names;
     let merged = this.merged.get(id);
+    if (merged && (await merged.catch(() => null))?.broken) merged = undefined;
     if (!merged) {
       const feed = new MergedFeed(targets.map(feedOf));
       merged = feed.start().then(() => feed);

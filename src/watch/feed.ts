@@ -8,6 +8,12 @@ export interface FeedListener {
   onRevisions(batch: RevisionEvents[]): void;
   /** Everything <= rev has been delivered: a progress point. */
   onProgress(rev: number): void;
+  /**
+   * The feed cannot continue exactly: history it still had to deliver is compacted (a child
+   * node's, while the parent was disconnected from it). Listeners end their watches the way
+   * etcd does for a compacted start (compact_revision); the feed drops them.
+   */
+  onCompacted?(compactRevision: number): void;
 }
 
 export interface Feed {

@@ -47,6 +47,7 @@ export class MergedFeed implements Feed {
             if (rev > child.reached) child.reached = rev;
             this.flush();
           },
+          onCompacted: (compactRevision) => this.compacted(compactRevision),
         }),
       );
       child.reached = child.feed.position;
@@ -87,6 +88,17 @@ export class MergedFeed implements Feed {
 
   stop(): void {
     for (const u of this.unsubscribes) u();
+  }
+
+  /** Set once a child could not continue: this merge is finished; watches need a new one. */
+  broken = false;
+
+  private compacted(compactRevision: number): void {
+    this.broken = true;
+    this.stop();
+    const listeners = [...this.listeners];
+    this.listeners.clear();
+    for (const l of listeners) l.onCompacted?.(compactRevision);
   }
 
   private flush(): void {

@@ -97,6 +97,12 @@ export class Watcher implements FeedListener {
     }
   }
 
+  onCompacted(compactRevision: number): void {
+    if (this.closed) return;
+    this.sink.compacted(this, compactRevision);
+    this.close();
+  }
+
   onProgress(rev: number): void {
     if (rev + 1 > this.nextRev) {
       this.nextRev = rev + 1;

@@ -1,0 +1,70 @@
+// A parent's upstream watch that cannot resume exactly: the parent lost its connection to the
+// child, and meanwhile the child's history after the parent's position was compacted. The
+// parent's watches must end the way etcd ends a watch whose history is compacted (canceled with
+// compact_revision), not stall forever or skip events silently; new watches work again.
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { REDIS_URL } from '../../support/cluster.ts';
+import { connectEtcd, type EtcdClient } from '../../support/etcd-client.ts';
+import { startEtcdTree, type EtcdTreeNode } from '../../support/etcd-tree-process.ts';
+import { startTcpProxy, type TcpProxy } from '../../support/tcp-proxy.ts';
+import { b, end, until, watchAll, watchReaches } from './helpers.ts';
+
+const redisPrefix = `etcd-tree-test:${randomBytes(4).toString('hex')}:`;
+const common = ['--revision-store', REDIS_URL, '--revision-prefix', redisPrefix];
+let child: EtcdTreeNode;
+let parent: EtcdTreeNode;
+let proxy: TcpProxy;
+let viaParent: EtcdClient;
+let direct: EtcdClient;
+
+beforeAll(async () => {
+  child = await startEtcdTree({ args: [...common, '--name', 'child', '--tree-role', 'branch'] });
+  proxy = await startTcpProxy(child.port);
+  parent = await startEtcdTree({
+    topology: { '00.yaml': `backends:\n  child:\n    kind: node\n    endpoints: [http://127.0.0.1:${proxy.port}]\nroutes:\n  - { prefix: "", to: child }\n` },
+    args: [...common, '--name', 'parent'],
+  });
+  viaParent = connectEtcd(parent.endpoint);
+  direct = connectEtcd(child.endpoint);
+  await until(async () => viaParent.kv.put({ key: b('/w/ready'), value: b('1') }).then(() => true, () => false), 'the tree takes writes');
+});
+
+afterAll(async () => {
+  viaParent?.close();
+  direct?.close();
+  await parent?.destroy();
+  await proxy?.close();
+  await child?.destroy();
+  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    const keys = await r.keys(`${redisPrefix}*`);
+    if (keys.length) await r.del(...keys);
+  } finally {
+    r.disconnect();
+  }
+});
+
+it('history compacted while the parent was cut off: the watch ends with compact_revision, a new one works', async () => {
+  const w = await watchAll(viaParent, '/w/');
+  const first = await viaParent.kv.put({ key: b('/w/a'), value: b('1') });
+  await watchReaches(w, Number(first.header.revision), 'the watch through the parent sees the first put');
+
+  proxy.down();
+  // Writes and a compaction on the child while the parent cannot see it.
+  let last = 0;
+  for (let i = 0; i < 3; i++) last = Number((await direct.kv.put({ key: b(`/w/k${i}`), value: b('v') })).header.revision);
+  await direct.kv.compact({ revision: last, physical: true });
+  proxy.up();
+
+  await until(() => w.failure() !== null, 'the parent ends the watch');
+  expect(w.failure()).toMatch(/canceled/);
+  expect(w.events.map((e) => e.key)).toEqual(['/w/a']);
+
+  const again = await watchAll(viaParent, '/w/');
+  const next = await viaParent.kv.put({ key: b('/w/after'), value: b('1') });
+  await watchReaches(again, Number(next.header.revision), 'a new watch through the parent').catch((e) => { throw new Error(`${e.message}\n${parent.output()}`); });
+  expect(again.events.map((e) => e.key)).toEqual(['/w/after']);
+  again.close();
+});

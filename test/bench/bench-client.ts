@@ -56,8 +56,17 @@ function channelOptions(connection: number): grpc.ChannelOptions {
 
 function kvChannel(client: grpc.Client): KvChannel {
   const raw = client as unknown as Record<string, (req: object, cb: (err: grpc.ServiceError | null, res: any) => void) => void>;
+  // grpc-js captures a stack trace per call (for its error messages): a lean load generator skips it.
   const unary = <T>(method: string, request: object) =>
-    new Promise<T>((resolve, reject) => raw[method](request, (err, res) => (err ? reject(err) : resolve(res))));
+    new Promise<T>((resolve, reject) => {
+      const limit = Error.stackTraceLimit;
+      Error.stackTraceLimit = 0;
+      try {
+        raw[method](request, (err, res) => (err ? reject(err) : resolve(res)));
+      } finally {
+        Error.stackTraceLimit = limit;
+      }
+    });
   return {
     put: (key, value) => unary<PutResponse>('Put', { key, value }),
     range: (request) => unary<RangeResponse>('Range', request),

@@ -123,14 +123,33 @@ export class ChildConnection {
 
   /** One unary call to the child, inside a CLIENT span, with the request's metadata, deadline and cancellation. */
   unary<Res>(service: Service, method: string, request: object, ctx: CallContext, readIndex = 0, key?: Buffer): Promise<Res> {
+    const codec = codecOf(service, method);
+    return this.call<Res>(service, method, codec.serialize, codec.deserialize as (b: Buffer) => Res, request, ctx, readIndex, key);
+  }
+
+  /** Like unary, but the answer stays encoded: the parent passes it on as it came. */
+  unaryEncoded(service: ServiceName, method: string, request: object, ctx: CallContext, readIndex = 0, key?: Buffer): Promise<Buffer> {
+    return this.call<Buffer>(service, method, codecOf(service, method).serialize, (b) => b, request, ctx, readIndex, key);
+  }
+
+  private call<Res>(
+    service: Service,
+    method: string,
+    serialize: (message: object) => Buffer,
+    deserialize: (bytes: Buffer) => Res,
+    request: object,
+    ctx: CallContext,
+    readIndex: number,
+    key: Buffer | undefined,
+  ): Promise<Res> {
     const ep = this.pick();
     const qualified = `${service === 'Tree' ? 'etcdtree.v1' : 'etcdserverpb'}.${service}`;
     const span = startClientSpan(`${qualified}/${method}`, ctx.span, { 'rpc.system': 'grpc', 'rpc.service': qualified, 'rpc.method': method, 'etcd_tree.child': this.spec.name, 'server.address': ep.url });
     const metadata = childMetadata(ctx, span, readIndex);
-    const codec = codecOf(service, method);
+    const path = codecOf(service, method).path;
     return new Promise<Res>((resolve, reject) => {
       const call = withoutStackTrace(() =>
-        ep.client.makeUnaryRequest(codec.path, codec.serialize, codec.deserialize, request, metadata, ctx.deadline ? { deadline: ctx.deadline } : {}, (err, res) => {
+        ep.client.makeUnaryRequest(path, serialize, deserialize, request, metadata, ctx.deadline ? { deadline: ctx.deadline } : {}, (err, res) => {
           stopListening?.();
           if (err) {
             const mapped = describeLoop(childError(this.spec.name, err), this.spec.name, key);

@@ -40,11 +40,6 @@ export class ChildNode implements Target, LeaseHome {
     return { kvs: res.kvs, more: res.more, count: res.count };
   }
 
-  /** The whole Range answer of the child, at its own read index (the request is all this child's). */
-  rangeWhole(req: RangeRequest, ctx: CallContext = LOCAL_CALL): Promise<RangeResponse> {
-    return this.connection.unary<RangeResponse>('KV', 'Range', req, ctx, 0, req.key);
-  }
-
   async txn(req: TxnRequest, _leases: TxnContext, ctx: CallContext = LOCAL_CALL): Promise<TxnOutcome> {
     const response = await this.connection.unary<TxnResponse>('KV', 'Txn', req, ctx, 0, firstKeyOf(req));
     return { response, rev: response.header.revision };

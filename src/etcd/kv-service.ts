@@ -3,7 +3,9 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Router } from '../router/router.ts';
 import { isTxnReadOnly } from '../store/txn-executor.ts';
 import type { DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from '../store/types.ts';
+import type { CallContext } from '../child/call-context.ts';
 import { Errors } from './errors.ts';
+import { reheaded } from './pass-through-reply.ts';
 import type { HeaderFn } from './header.ts';
 import { checkDelete, checkPut, checkRange, checkTxn } from './request-validation.ts';
 import { requestSize, unaryHandler } from './rpc-handler.ts';
@@ -18,27 +20,40 @@ export function kvService(router: Router, header: HeaderFn, limits: KvLimits): g
   const checkSize = (req: object) => {
     if (requestSize(req) > limits.maxRequestBytes) throw Errors.requestTooLarge();
   };
+  // A request that goes whole to one child is answered with the child's bytes, re-headed.
+  const passThrough = async (method: 'Range' | 'Put' | 'DeleteRange' | 'Txn', req: RangeRequest | PutRequest | DeleteRangeRequest | TxnRequest, ctx: CallContext) => {
+    const bytes = await router.forwardWhole(method, req, ctx);
+    return bytes ? reheaded(bytes, header) : null;
+  };
   return {
     Range: unaryHandler('/etcdserverpb.KV/Range', async (req: RangeRequest, ctx) => {
       checkRange(req);
+      const forwarded = await passThrough('Range', req, ctx);
+      if (forwarded) return forwarded;
       const res = await router.range(req, ctx);
       return { ...res, header: header(res.header.revision) };
     }),
     Put: unaryHandler('/etcdserverpb.KV/Put', async (req: PutRequest, ctx) => {
       checkPut(req);
       checkSize(req);
+      const forwarded = await passThrough('Put', req, ctx);
+      if (forwarded) return forwarded;
       const res = await router.put(req, ctx);
       return { ...res, header: header(res.header.revision) };
     }),
     DeleteRange: unaryHandler('/etcdserverpb.KV/DeleteRange', async (req: DeleteRangeRequest, ctx) => {
       checkDelete(req);
       checkSize(req);
+      const forwarded = await passThrough('DeleteRange', req, ctx);
+      if (forwarded) return forwarded;
       const res = await router.deleteRange(req, ctx);
       return { ...res, header: header(res.header.revision) };
     }),
     Txn: unaryHandler('/etcdserverpb.KV/Txn', async (req: TxnRequest, ctx) => {
       checkTxn(req, limits.maxTxnOps);
       if (!isTxnReadOnly(req)) checkSize(req);
+      const forwarded = await passThrough('Txn', req, ctx);
+      if (forwarded) return forwarded;
       const { response } = await router.txn(req, ctx);
       return { ...response, header: header(response.header.revision) };
     }),

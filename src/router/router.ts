@@ -78,9 +78,6 @@ export class Router {
     const leaves = targets.filter(isLeaf);
     const names = leaves.map((l) => l.name);
     const { allocator } = this.deps;
-    // One child and no read index to pass on: the child takes the read index itself (at least
-    // as late as this request's start, so still linearizable), which saves a Redis round trip.
-    if (targets.length === 1 && isChild(targets[0]) && ctx.readIndex === 0) return targets[0].rangeWhole(req, ctx);
     let current: number;
     if (ctx.readIndex > 0) {
       // A parent's read: exactly at its read index, once this subtree has resolved it.
@@ -102,6 +99,29 @@ export class Router {
     if (targets.length === 1) return { header: { revision: current }, ...(await targets[0].range(req, rev, ctx)) };
     const parts = await Promise.all(targets.map((t) => t.range(req, rev, ctx)));
     return { header: { revision: current }, ...mergeRanges(req, parts) };
+  }
+
+  /**
+   * A KV request whose keys all route to one child goes there whole, and its answer comes back
+   * still encoded, for the service to pass on (pass-through-reply.ts); null when the request
+   * touches this node's leaves or several targets. A Range without a parent's read index lets
+   * the child take the read index itself: no later than this request's arrival, so still
+   * linearizable, and one Redis round trip fewer.
+   */
+  async forwardWhole(method: 'Range' | 'Put' | 'DeleteRange' | 'Txn', req: RangeRequest | PutRequest | DeleteRangeRequest | TxnRequest, ctx: CallContext): Promise<Buffer | null> {
+    let target: Target;
+    let key: Buffer | undefined;
+    if (method === 'Txn') {
+      target = this.targetOfTxn(req as TxnRequest);
+    } else {
+      const r = req as RangeRequest;
+      key = r.key;
+      const targets = this.routes.targetsFor(intervalOf(r.key, method === 'Put' ? null : r.range_end));
+      if (targets.length !== 1) return null;
+      target = targets[0];
+    }
+    if (!isChild(target)) return null;
+    return target.connection.unaryEncoded('KV', method, req, ctx, method === 'Range' ? ctx.readIndex : 0, key);
   }
 
   async txn(req: TxnRequest, ctx: CallContext = LOCAL_CALL): Promise<TxnOutcome> {

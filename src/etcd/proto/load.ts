@@ -60,7 +60,16 @@ export function encoderFor(typeName: string): (message: object) => Buffer {
   root ??= new protobuf.Root().loadSync(join(import.meta.dirname, 'rpc.proto'), { keepCase: true });
   const type = root.lookupType(typeName);
   return (message) => {
+    // A child's answer passed on as it came (pass-through-reply.ts).
+    if ((message as { passThrough?: Buffer }).passThrough) return (message as { passThrough: Buffer }).passThrough;
     const bytes = type.encode(message).finish();
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   };
+}
+
+/** A decoder of one message type to a plain object (int64 as numbers), for small parts of messages. */
+export function decoderFor(typeName: string): (bytes: Buffer) => unknown {
+  root ??= new protobuf.Root().loadSync(join(import.meta.dirname, 'rpc.proto'), { keepCase: true });
+  const type = root.lookupType(typeName);
+  return (bytes) => type.toObject(type.decode(bytes), { longs: Number, defaults: true });
 }

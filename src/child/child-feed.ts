@@ -76,8 +76,11 @@ function openUpstream(conn: ChildConnection, key: Buffer, rangeEnd: Buffer, star
     const events = fragments.length > 0 ? [...fragments, ...res.events] : res.events;
     fragments = [];
     if (events.length > 0) {
+      // Everything up to the header's revision is delivered with this response (etcd sends a
+      // watcher's events up to the revision it read at, and so does etcd-tree's catch-up, whose
+      // header can be past the last event): that, not the last event, is how far the child got.
       const batch = byRevision(events);
-      h.revisions(batch, batch[batch.length - 1].rev);
+      h.revisions(batch, Math.max(batch[batch.length - 1].rev, rev));
     } else if (created) {
       h.progress(rev);
     }

@@ -40,10 +40,15 @@ export function storageMetricScenarios(k: ClusterRef): void {
       const widgetCount = (await ext.expect(200, 'GET', `/apis/${GROUP}/v1/${PLURAL}`)).items.length;
       expect(widgetCount).toBeGreaterThanOrEqual(2);
       let lastW: number | undefined;
+      let series = '';
       await waitFor(async () => {
-        lastW = (await metrics(ext, 'apiserver_storage_objects')).find((s) => s.labels.resource === `${PLURAL}.${GROUP}`)?.value;
+        const samples = await metrics(ext, 'apiserver_storage_objects');
+        series = samples.map((s) => `${s.labels.resource}=${s.value}`).join(', ');
+        lastW = samples.find((s) => s.labels.resource === `${PLURAL}.${GROUP}`)?.value;
         return lastW === widgetCount;
-      }, `apiserver_storage_objects{resource="${PLURAL}.${GROUP}"} == ${widgetCount} (last ${lastW})`, 15_000, 500);
+      }, `apiserver_storage_objects{resource="${PLURAL}.${GROUP}"} == ${widgetCount}`, 15_000, 500).catch((err: Error) => {
+        throw new Error(`${err.message} (last ${lastW}; every series: ${series || 'none'})`);
+      });
       for (let i = 0; i < 2; i++) await ext.expect(200, 'DELETE', `${widgets}/metric-${i}`);
     });
 

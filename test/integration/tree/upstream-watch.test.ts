@@ -1,7 +1,10 @@
-// A parent's upstream watch that cannot resume exactly: the parent lost its connection to the
-// child, and meanwhile the child's history after the parent's position was compacted. The
-// parent's watches must end the way etcd ends a watch whose history is compacted (canceled with
-// compact_revision), not stall forever or skip events silently; new watches work again.
+// A parent's upstream watches (src/child/child-feed.ts) in two edge cases:
+// - replay from an old revision whose last event is older than where the child already is
+//   (the child's catch-up answer ends past its last event): the watch must go live;
+// - an upstream watch that cannot resume exactly: the parent lost its connection to the child,
+//   and meanwhile the child's history after the parent's position was compacted. The parent's
+//   watches must end the way etcd ends a watch whose history is compacted (canceled with
+//   compact_revision), not stall forever or skip events silently; new watches work again.
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -20,7 +23,8 @@ let viaParent: EtcdClient;
 let direct: EtcdClient;
 
 beforeAll(async () => {
-  child = await startEtcdTree({ args: [...common, '--name', 'child', '--tree-role', 'branch'] });
+  // etcd's default progress interval: a parent must not depend on the child's periodic ticks.
+  child = await startEtcdTree({ args: [...common, '--name', 'child', '--tree-role', 'branch', '--experimental-watch-progress-notify-interval', '10m'] });
   proxy = await startTcpProxy(child.port);
   parent = await startEtcdTree({
     topology: { '00.yaml': `backends:\n  child:\n    kind: node\n    endpoints: [http://127.0.0.1:${proxy.port}]\nroutes:\n  - { prefix: "", to: child }\n` },
@@ -44,6 +48,21 @@ afterAll(async () => {
   } finally {
     r.disconnect();
   }
+});
+
+it('replay from an old revision goes live even when the child is already past the last replayed event', async () => {
+  const first = Number((await viaParent.kv.put({ key: b('/r/a'), value: b('1') })).header.revision);
+  // The child moves on with writes outside the watched prefix.
+  let elsewhere = 0;
+  for (let i = 0; i < 3; i++) elsewhere = Number((await viaParent.kv.put({ key: b(`/elsewhere/${i}`), value: b('v') })).header.revision);
+  const w = await watchAll(viaParent, '/r/', first);
+  // Live: its progress notifications (every second here) pass the replayed event, with no
+  // further write under the prefix to carry it along.
+  await watchReaches(w, elsewhere, 'the replayed watch goes live', 5_000);
+  const later = Number((await viaParent.kv.put({ key: b('/r/b'), value: b('2') })).header.revision);
+  await watchReaches(w, later, 'the replayed watch delivers a write made after it', 10_000);
+  expect(w.events.map((e) => [e.key, e.rev])).toEqual([['/r/a', first], ['/r/b', later]]);
+  w.close();
 });
 
 it('history compacted while the parent was cut off: the watch ends with compact_revision, a new one works', async () => {

@@ -90,11 +90,14 @@ export class Watcher implements FeedListener {
   }
 
   onRevisions(batch: RevisionEvents[]): void {
+    const before = this.nextRev;
     for (const r of batch) {
       if (r.rev < this.nextRev) continue;
       this.deliver([r], r.rev);
       this.nextRev = r.rev + 1;
     }
+    // Revisions of other keys move this watch on too, with nothing sent for them: progress.
+    if (this.nextRev > before) this.sink.advanced?.(this);
   }
 
   onCompacted(compactRevision: number): void {

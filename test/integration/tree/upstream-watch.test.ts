@@ -1,4 +1,6 @@
-// A parent's upstream watches (src/child/child-feed.ts) in two edge cases:
+// A parent's upstream watches (src/child/child-feed.ts) in three edge cases:
+// - writes of other keys in the child's leaf: the parent's watch must still see its progress
+//   (its merges and WatchProgressRequests depend on it);
 // - replay from an old revision whose last event is older than where the child already is
 //   (the child's catch-up answer ends past its last event): the watch must go live;
 // - an upstream watch that cannot resume exactly: the parent lost its connection to the child,
@@ -62,6 +64,15 @@ it('replay from an old revision goes live even when the child is already past th
   const later = Number((await viaParent.kv.put({ key: b('/r/b'), value: b('2') })).header.revision);
   await watchReaches(w, later, 'the replayed watch delivers a write made after it', 10_000);
   expect(w.events.map((e) => [e.key, e.rev])).toEqual([['/r/a', first], ['/r/b', later]]);
+  w.close();
+});
+
+it('writes of other keys on the child move a parent watch on (progress), with no event', async () => {
+  const w = await watchAll(viaParent, '/p/');
+  let last = 0;
+  for (let i = 0; i < 3; i++) last = Number((await viaParent.kv.put({ key: b(`/q/${i}`), value: b('v') })).header.revision);
+  await watchReaches(w, last, 'the watch of /p/ reaches the revisions written under /q/', 5_000);
+  expect(w.events).toEqual([]);
   w.close();
 });
 

@@ -57,6 +57,9 @@ const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   // A restarted child is found again quickly (the default backoff grows to 2 minutes).
   'grpc.initial_reconnect_backoff_ms': 100,
   'grpc.max_reconnect_backoff_ms': 2000,
+  // Pages of lists are hundreds of KiB: HTTP/2's default 64 KiB window would make the child wait
+  // for a window update every 64 KiB of each answer.
+  'grpc-node.flow_control_window': 16 * 1024 * 1024,
 };
 
 function credentialsOf(spec: NodeBackend): grpc.ChannelCredentials {

@@ -97,6 +97,12 @@ export class LeafFeed implements Feed {
     for (;;) {
       const w = await this.allocator.watermark(this.leaves);
       if (w <= this.position) return;
+      // Nobody to tell: move on without reading the log (a watcher that comes later catches
+      // up from history anyway).
+      if (this.listeners.size === 0) {
+        this.position = w;
+        return;
+      }
       const page = await this.store.events(this.position, w, READ_BATCH);
       if (page.revisions.length > 0) for (const l of this.listeners) l.onRevisions(page.revisions);
       this.position = page.complete;

@@ -1,32 +1,24 @@
 // `etcd-tree tree DIR`: a two-level tree from config files (a root routing to one SQLite
 // branch) started by the real command, used through the root, stopped root first on SIGTERM.
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REDIS_URL } from '../support/cluster.ts';
+import { deleteRedisKeys, REDIS_URL, uniqueRedisPrefix } from '../support/redis-prefix.ts';
 import { connectEtcd } from '../support/etcd-client.ts';
 import { projectRoot } from '../support/etcd-tree-process.ts';
 import { freePort } from '../support/ports.ts';
 
 let dir: string;
-const redisPrefix = `etcd-tree-test:${randomBytes(4).toString('hex')}:`;
+const redisPrefix = uniqueRedisPrefix();
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'tree-runner-'));
 });
 afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
-  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    const keys = await r.keys(`${redisPrefix}*`);
-    if (keys.length) await r.del(...keys);
-  } finally {
-    r.disconnect();
-  }
+  await deleteRedisKeys(redisPrefix);
 });
 
 function writeNode(name: string, settings: Record<string, string>, topology: string): void {

@@ -1,12 +1,12 @@
 // Several etcd-tree nodes over the same leaves and the same Redis revision counter: what a
 // multi-node deployment is. Leaves are PostgreSQL/MariaDB tables with a fresh prefix; Redis
 // keys get a fresh prefix; both are removed when the cluster is destroyed.
-import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { startEtcdTree, type EtcdTreeNode } from './etcd-tree-process.ts';
 import { dropTables, sqlBackendYaml, uniqueTablePrefix, type SqlKind } from './sql-backends.ts';
 
-export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+import { deleteRedisKeys, REDIS_URL, uniqueRedisPrefix } from './redis-prefix.ts';
+
+export { REDIS_URL };
 
 export interface Cluster {
   nodes: EtcdTreeNode[];
@@ -41,7 +41,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const topology = {
     '00.yaml': `backends:\n${backends.join('')}routes:\n  - { prefix: "", to: ${first} }\n${(opts.routes ?? []).map((r) => `${r}\n`).join('')}`,
   };
-  const redisPrefix = `etcd-tree-test:${randomBytes(4).toString('hex')}:`;
+  const redisPrefix = uniqueRedisPrefix();
   const args = ['--revision-store', REDIS_URL, '--revision-prefix', redisPrefix, ...(opts.args ?? [])];
   const nodes: EtcdTreeNode[] = [];
   const startOne = (i: number, reuse?: EtcdTreeNode) =>
@@ -52,16 +52,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     for (const n of nodes) await n.destroy();
     throw err;
   }
-  const redis = () => new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  const wipeRedis = async () => {
-    const r = redis();
-    try {
-      const keys = await r.keys(`${redisPrefix}*`);
-      return keys.length ? await r.del(...keys) : 0;
-    } finally {
-      r.disconnect();
-    }
-  };
+  const wipeRedis = () => deleteRedisKeys(redisPrefix);
   return {
     nodes,
     redisPrefix,

@@ -7,12 +7,10 @@
 //   branch-a ── "" -> events (PostgreSQL)
 //   branch-b ── /registry/pods/ -> shards [pods-my (MariaDB), pods-pg (PostgreSQL)] by namespace
 //            ── "" -> local (SQLite)
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { REDIS_URL } from './cluster.ts';
+import { deleteRedisKeys, REDIS_URL, uniqueRedisPrefix } from './redis-prefix.ts';
 import { startEtcdTree, type EtcdTreeNode } from './etcd-tree-process.ts';
 import { freePort } from './ports.ts';
 import { dropTables, sqlBackendYaml, uniqueTablePrefix, type SqlKind } from './sql-backends.ts';
@@ -62,7 +60,7 @@ export async function startTree(opts: TreeOptions = {}): Promise<Tree> {
         (opts.rootRoutes ?? []).map((r) => `${r}\n`).join(''),
     },
   };
-  const redisPrefix = `etcd-tree-test:${randomBytes(4).toString('hex')}:`;
+  const redisPrefix = uniqueRedisPrefix();
   const common = ['--revision-store', REDIS_URL, '--revision-prefix', redisPrefix, ...(opts.args ?? [])];
   const settings: Record<TreeNodeName, { port?: number; dataDir: string; args: string[] }> = {
     'branch-a': { port: ports.a, dataDir: mkdtempSync(join(tmpdir(), 'etcd-tree-a-')), args: ['--name', 'branch-a', '--tree-role', 'branch'] },
@@ -83,18 +81,11 @@ export async function startTree(opts: TreeOptions = {}): Promise<Tree> {
     });
     return nodes[name];
   };
-  const redis = () => new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
   const destroy = async () => {
     for (const n of Object.values(nodes)) await n.destroy();
     for (const s of Object.values(settings)) rmSync(s.dataDir, { recursive: true, force: true });
     for (const t of tables) await dropTables(t.kind, t.prefix);
-    const r = redis();
-    try {
-      const keys = await r.keys(`${redisPrefix}*`);
-      if (keys.length) await r.del(...keys);
-    } finally {
-      r.disconnect();
-    }
+    await deleteRedisKeys(redisPrefix);
   };
   try {
     await Promise.all([start('branch-a'), start('branch-b')]);

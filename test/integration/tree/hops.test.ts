@@ -6,12 +6,10 @@
 // Node A starts alone (it establishes the revision counter), node B routes /loop/ to A, then a
 // topology file dropped into A routes /loop/ to B: the loop appears by hot reload.
 import * as grpc from '@grpc/grpc-js';
-import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REDIS_URL } from '../../support/cluster.ts';
+import { deleteRedisKeys, REDIS_URL, uniqueRedisPrefix } from '../../support/redis-prefix.ts';
 import { connectEtcd, type EtcdClient } from '../../support/etcd-client.ts';
 import { startEtcdTree, type EtcdTreeNode } from '../../support/etcd-tree-process.ts';
 import { freePort } from '../../support/ports.ts';
@@ -20,7 +18,7 @@ import { b, end, failure, until } from './helpers.ts';
 const LOOP = '/loop/';
 /** A loop fails after at most 16 local hops over loopback: far below this. */
 const FAST_MS = 5000;
-const redisPrefix = `etcd-tree-test:${randomBytes(4).toString('hex')}:`;
+const redisPrefix = uniqueRedisPrefix();
 const redisArgs = ['--revision-store', REDIS_URL, '--revision-prefix', redisPrefix];
 
 let nodeA: EtcdTreeNode;
@@ -53,13 +51,7 @@ afterAll(async () => {
   client?.close();
   await nodeA?.destroy();
   await nodeB?.destroy();
-  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    const keys = await r.keys(`${redisPrefix}*`);
-    if (keys.length) await r.del(...keys);
-  } finally {
-    r.disconnect();
-  }
+  await deleteRedisKeys(redisPrefix);
 });
 
 /**

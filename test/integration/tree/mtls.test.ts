@@ -4,13 +4,11 @@
 // and lease calls through the root reach the secure child; a parent without the client
 // certificate gets UNAVAILABLE for that child's keys only.
 import * as grpc from '@grpc/grpc-js';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REDIS_URL } from '../../support/cluster.ts';
+import { deleteRedisKeys, REDIS_URL, uniqueRedisPrefix } from '../../support/redis-prefix.ts';
 import { connectEtcd, type EtcdClient } from '../../support/etcd-client.ts';
 import { startEtcdTree, type EtcdTreeNode } from '../../support/etcd-tree-process.ts';
 import { freePort } from '../../support/ports.ts';
@@ -18,7 +16,7 @@ import { generatePki, type Pki } from '../helpers/certs.ts';
 import { b, end, failure, watchAll, watchReaches } from './helpers.ts';
 
 const SECURE = '/registry/secrets/';
-const redisPrefix = `etcd-tree-test:${randomBytes(4).toString('hex')}:`;
+const redisPrefix = uniqueRedisPrefix();
 const common = ['--revision-store', REDIS_URL, '--revision-prefix', redisPrefix];
 const sqliteCatchAll = 'backends:\n  local:\n    kind: sqlite\n    path: local.db\nroutes:\n  - { prefix: "", to: local }\n';
 
@@ -87,13 +85,7 @@ afterAll(async () => {
   for (const n of nodes.reverse()) await n.destroy();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
   if (pki) rmSync(pki.dir, { recursive: true, force: true });
-  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    const keys = await r.keys(`${redisPrefix}*`);
-    if (keys.length) await r.del(...keys);
-  } finally {
-    r.disconnect();
-  }
+  await deleteRedisKeys(redisPrefix);
 });
 
 const keysAt = async (c: EtcdClient, prefix: string) =>

@@ -7,16 +7,14 @@
 //   and meanwhile the child's history after the parent's position was compacted. The parent's
 //   watches must end the way etcd ends a watch whose history is compacted (canceled with
 //   compact_revision), not stall forever or skip events silently; new watches work again.
-import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { REDIS_URL } from '../../support/cluster.ts';
+import { deleteRedisKeys, REDIS_URL, uniqueRedisPrefix } from '../../support/redis-prefix.ts';
 import { connectEtcd, type EtcdClient } from '../../support/etcd-client.ts';
 import { startEtcdTree, type EtcdTreeNode } from '../../support/etcd-tree-process.ts';
 import { startTcpProxy, type TcpProxy } from '../../support/tcp-proxy.ts';
 import { b, end, until, watchAll, watchReaches } from './helpers.ts';
 
-const redisPrefix = `etcd-tree-test:${randomBytes(4).toString('hex')}:`;
+const redisPrefix = uniqueRedisPrefix();
 const common = ['--revision-store', REDIS_URL, '--revision-prefix', redisPrefix];
 let child: EtcdTreeNode;
 let parent: EtcdTreeNode;
@@ -43,13 +41,7 @@ afterAll(async () => {
   await parent?.destroy();
   await proxy?.close();
   await child?.destroy();
-  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    const keys = await r.keys(`${redisPrefix}*`);
-    if (keys.length) await r.del(...keys);
-  } finally {
-    r.disconnect();
-  }
+  await deleteRedisKeys(redisPrefix);
 });
 
 it('replay from an old revision goes live even when the child is already past the last replayed event', async () => {

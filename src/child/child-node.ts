@@ -69,7 +69,7 @@ export class ChildNode implements Target, LeaseHome {
   }
 
   async sizeBytes(ctx: CallContext = LOCAL_CALL): Promise<number> {
-    return (await this.subtree(0, ctx)).db_size;
+    return (await this.subtree(0, ctx, true)).db_size;
   }
 
   async headRevision(ctx: CallContext = LOCAL_CALL): Promise<number> {
@@ -85,9 +85,9 @@ export class ChildNode implements Target, LeaseHome {
     await this.subtree(generation, ctx);
   }
 
-  /** The subtree's highest revision, generation and size in one call. */
-  subtreeReport(ctx: CallContext = LOCAL_CALL): Promise<{ maxRevision: number; generation: number; dbSize: number }> {
-    return this.subtree(0, ctx).then((r) => ({ maxRevision: r.max_revision, generation: r.generation, dbSize: r.db_size }));
+  /** The subtree's highest revision and generation (and size, withSize) in one call. */
+  subtreeReport(ctx: CallContext, withSize: boolean): Promise<{ maxRevision: number; generation: number; dbSize: number }> {
+    return this.subtree(0, ctx, withSize).then((r) => ({ maxRevision: r.max_revision, generation: r.generation, dbSize: r.db_size }));
   }
 
   async listLeases(): Promise<LeaseRecord[]> {
@@ -128,8 +128,8 @@ export class ChildNode implements Target, LeaseHome {
     this.connection.close();
   }
 
-  private subtree(setGeneration: number, ctx: CallContext): Promise<SubtreeReply> {
-    return this.connection.unary<SubtreeReply>('Tree', 'Subtree', { set_generation: setGeneration }, ctx);
+  private subtree(setGeneration: number, ctx: CallContext, withSize = false): Promise<SubtreeReply> {
+    return this.connection.unary<SubtreeReply>('Tree', 'Subtree', { set_generation: setGeneration, with_size: withSize }, ctx);
   }
 }
 

@@ -6,9 +6,9 @@ import { unaryHandler } from './rpc-handler.ts';
 
 export function treeServiceImpl(router: Router, home: () => LeaseHome): grpc.UntypedServiceImplementation {
   return {
-    Subtree: unaryHandler('/etcdtree.v1.Tree/Subtree', async (req: { set_generation: number }, ctx) => {
+    Subtree: unaryHandler('/etcdtree.v1.Tree/Subtree', async (req: { set_generation: number; with_size: boolean }, ctx) => {
       if (req.set_generation > 0) await Promise.all(router.targets().map((t) => t.setGeneration(req.set_generation, ctx)));
-      const { maxRevision, generation, dbSize } = await router.subtreeState(ctx);
+      const { maxRevision, generation, dbSize } = await router.subtreeState(ctx, req.with_size);
       return { max_revision: maxRevision, generation, db_size: dbSize };
     }),
     LeaseKeys: unaryHandler('/etcdtree.v1.Tree/LeaseKeys', async (req: { id: number }, ctx) => {

@@ -1,6 +1,7 @@
 // Key prefix -> target (leaf, child node) or shard set; longest prefix wins; the empty prefix
 // is the catch-all.
 import type { KeyInterval } from '../store/types.ts';
+import { isChild } from '../child/child-node.ts';
 import { ShardSet } from './shard-set.ts';
 import type { Target } from './target.ts';
 
@@ -17,8 +18,12 @@ export class RouteTable {
   /** Longest prefix first, so the first match wins. */
   readonly routes: Route[];
 
+  /** Some route leads to a child node (a table of leaves only never forwards a request whole). */
+  readonly hasChildren: boolean;
+
   constructor(routes: Route[]) {
     this.routes = [...routes].sort((a, b) => b.prefix.length - a.prefix.length);
+    this.hasChildren = this.targets().some(isChild);
   }
 
   /** Every target of the table (leaves and child nodes). */

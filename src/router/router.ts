@@ -109,6 +109,7 @@ export class Router {
    * linearizable, and one Redis round trip fewer.
    */
   async forwardWhole(method: 'Range' | 'Put' | 'DeleteRange' | 'Txn', req: RangeRequest | PutRequest | DeleteRangeRequest | TxnRequest, ctx: CallContext): Promise<Buffer | null> {
+    if (!this.routes.hasChildren) return null; // the common case pays nothing for it
     let target: Target;
     let key: Buffer | undefined;
     if (method === 'Txn') {
@@ -236,11 +237,13 @@ export class Router {
     return sizes.reduce((a, b) => a + b, 0);
   }
 
-  /** The highest revision stored anywhere below this node, the highest generation recorded, the size. */
-  async subtreeState(ctx: CallContext = LOCAL_CALL): Promise<{ maxRevision: number; generation: number; dbSize: number }> {
+  /** The highest revision stored anywhere below this node, the highest generation recorded, and (withSize) the size. */
+  async subtreeState(ctx: CallContext = LOCAL_CALL, withSize = false): Promise<{ maxRevision: number; generation: number; dbSize: number }> {
     const all = await Promise.all(
       this.targets().map(async (t) =>
-        isChild(t) ? t.subtreeReport(ctx) : { maxRevision: await t.headRevision(), generation: await t.generation(), dbSize: await t.sizeBytes() },
+        isChild(t)
+          ? t.subtreeReport(ctx, withSize)
+          : { maxRevision: await t.headRevision(), generation: await t.generation(), dbSize: withSize ? await t.sizeBytes() : 0 },
       ),
     );
     return {

@@ -128,7 +128,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     Lease: leaseService(lessor, router, header, streams.track),
     Maintenance: maintenanceService(router, header, identity),
     Cluster: clusterService(header, identity),
-  }, treeServiceImpl(router, () => home));
+  }, treeServiceImpl(router, () => home), streams.track);
 
   const tls: TlsFiles | null = config.certFile && config.keyFile
     ? { cert: readFileSync(config.certFile), key: readFileSync(config.keyFile), ca: config.trustedCaFile ? readFileSync(config.trustedCaFile) : null, clientCertAuth: config.clientCertAuth }

@@ -11,6 +11,7 @@ import { clientConstructor, encoderFor, treeService, type ServiceName } from '..
 import { endRpcSpan, startClientSpan } from '../telemetry/tracing.ts';
 import type { NodeBackend } from '../topology/backend-spec.ts';
 import { childMetadata, describeLoop, type CallContext } from './call-context.ts';
+import { ForwardStream, ForwardUnsupported } from './forward-stream.ts';
 
 type Service = ServiceName | 'Tree';
 
@@ -19,6 +20,8 @@ interface Endpoint {
   channel: grpc.Channel;
   /** One generic client per endpoint: every method is called by path on it. */
   client: grpc.Client;
+  /** The etcd unary calls to this endpoint, multiplexed on one stream. */
+  forward: ForwardStream;
 }
 
 interface MethodCodec {
@@ -60,6 +63,12 @@ const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   // Pages of lists are hundreds of KiB: HTTP/2's default 64 KiB window would make the child wait
   // for a window update every 64 KiB of each answer.
   'grpc-node.flow_control_window': 16 * 1024 * 1024,
+  // The Forward stream stays open while idle: pings find a child that vanished without a word.
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+  'grpc.keepalive_permit_without_calls': 1,
+  // channelz bookkeeping costs CPU on every call; nothing here reads it.
+  'grpc.enable_channelz': 0,
 };
 
 function credentialsOf(spec: NodeBackend): grpc.ChannelCredentials {
@@ -85,7 +94,7 @@ function withoutStackTrace<T>(fn: () => T): T {
 }
 
 /** The child's error as the client should see it: its code and message, unavailability named. */
-export function childError(child: string, err: grpc.ServiceError): EtcdError {
+export function childError(child: string, err: { code: grpc.status; details?: string; message: string }): EtcdError {
   const details = err.details || err.message;
   if (err.code === grpc.status.UNAVAILABLE && !/^(etcdserver|etcd-tree):/.test(details)) {
     return new EtcdError(grpc.status.UNAVAILABLE, `etcd-tree: child node ${child} unavailable: ${details}`);
@@ -103,7 +112,9 @@ export class ChildConnection {
     this.endpoints = spec.endpoints.map((url) => {
       const target = new URL(url).host;
       const channel = new grpc.Channel(target, creds, CHANNEL_OPTIONS);
-      return { url, channel, client: new grpc.Client(target, creds, { channelOverride: channel }) };
+      const client = new grpc.Client(target, creds, { channelOverride: channel });
+      const forward = new ForwardStream(client, (status) => this.streamBroken(status));
+      return { url, channel, client, forward };
     });
   }
 
@@ -150,22 +161,51 @@ export class ChildConnection {
     const span = startClientSpan(`${qualified}/${method}`, ctx.span, { 'rpc.system': 'grpc', 'rpc.service': qualified, 'rpc.method': method, 'etcd_tree.child': this.spec.name, 'server.address': ep.url });
     const metadata = childMetadata(ctx, span, readIndex);
     const path = codecOf(service, method).path;
+    const sent = service !== 'Tree' && !ep.forward.unsupported
+      ? ep.forward.call(path, serialize(request), metadata, ctx.deadline, ctx.onCancel).then(deserialize, (err: Error) => {
+          if (err instanceof ForwardUnsupported) return this.unaryCall(ep, path, serialize, deserialize, request, metadata, ctx);
+          throw err instanceof EtcdError ? childError(this.spec.name, err) : err;
+        })
+      : this.unaryCall(ep, path, serialize, deserialize, request, metadata, ctx);
+    return sent.then(
+      (res) => {
+        endRpcSpan(span);
+        return res;
+      },
+      (err: EtcdError) => {
+        const mapped = describeLoop(err, this.spec.name, key);
+        endRpcSpan(span, mapped);
+        throw mapped;
+      },
+    );
+  }
+
+  /** A call of its own (tree-service calls, and children that predate Forward). */
+  private unaryCall<Res>(
+    ep: Endpoint,
+    path: string,
+    serialize: (message: object) => Buffer,
+    deserialize: (bytes: Buffer) => Res,
+    request: object,
+    metadata: grpc.Metadata,
+    ctx: CallContext,
+  ): Promise<Res> {
     return new Promise<Res>((resolve, reject) => {
       const call = withoutStackTrace(() =>
         ep.client.makeUnaryRequest(path, serialize, deserialize, request, metadata, ctx.deadline ? { deadline: ctx.deadline } : {}, (err, res) => {
           stopListening?.();
-          if (err) {
-            const mapped = describeLoop(childError(this.spec.name, err), this.spec.name, key);
-            endRpcSpan(span, mapped);
-            reject(mapped);
-          } else {
-            endRpcSpan(span);
-            resolve(res as Res);
-          }
+          if (err) reject(childError(this.spec.name, err));
+          else resolve(res as Res);
         }),
       );
       const stopListening = ctx.onCancel?.(() => call.cancel());
     });
+  }
+
+  /** What the calls waiting on a Forward stream fail with when it ends under them. */
+  private streamBroken(status: grpc.StatusObject): EtcdError {
+    const details = status.code === grpc.status.OK ? 'its forward stream ended' : status.details;
+    return new EtcdError(grpc.status.UNAVAILABLE, `etcd-tree: child node ${this.spec.name} unavailable: ${details}`);
   }
 
   /** A Watch stream to the child (one per child feed). */
@@ -176,6 +216,7 @@ export class ChildConnection {
 
   close(): void {
     for (const ep of this.endpoints) {
+      ep.forward.close();
       ep.client.close();
       ep.channel.close();
     }

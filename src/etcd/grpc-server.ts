@@ -3,7 +3,9 @@
 // shutdown can end them cleanly.
 import * as grpc from '@grpc/grpc-js';
 import { encoderFor, serviceDefinition, treeService, type ServiceName } from './proto/load.ts';
-import { recordRequestSize } from './rpc-handler.ts';
+import { forwardHandler, type ForwardableMethod } from './forward-service.ts';
+import type { StreamTracker } from './lease-service.ts';
+import { recordRequestSize, type UnaryHandler } from './rpc-handler.ts';
 
 /** etcd lets gRPC accept this much above --max-request-bytes, then answers its own error. */
 const GRPC_OVERHEAD_BYTES = 512 * 1024;
@@ -51,10 +53,24 @@ export class StreamRegistry {
   }
 }
 
+/** Every unary etcd method whose handler can run without a gRPC call, by method path. */
+function forwardableMethods(served: Array<[grpc.ServiceDefinition, grpc.UntypedServiceImplementation]>): Map<string, ForwardableMethod> {
+  const methods = new Map<string, ForwardableMethod>();
+  for (const [def, impl] of served) {
+    for (const [method, m] of Object.entries(def)) {
+      const handler = impl[method] as Partial<UnaryHandler<object, object>> | undefined;
+      if (m.requestStream || m.responseStream || typeof handler?.invoke !== 'function') continue;
+      methods.set(m.path, { decode: m.requestDeserialize as ForwardableMethod['decode'], encode: m.responseSerialize, invoke: handler.invoke });
+    }
+  }
+  return methods;
+}
+
 export function createGrpcServer(
   maxRequestBytes: number,
   services: Record<ServiceName, grpc.UntypedServiceImplementation>,
   tree: grpc.UntypedServiceImplementation,
+  track: StreamTracker,
 ): grpc.Server {
   const server = new grpc.Server({
     'grpc.max_receive_message_length': maxRequestBytes + GRPC_OVERHEAD_BYTES,
@@ -64,10 +80,11 @@ export function createGrpcServer(
     'grpc.enable_channelz': 0,
     'grpc.http2.min_ping_interval_without_data_ms': 5000,
   });
-  for (const [name, impl] of Object.entries(services) as Array<[ServiceName, grpc.UntypedServiceImplementation]>) {
-    server.addService(measured(name), impl);
-  }
-  server.addService(treeService().service, tree);
+  const served = (Object.entries(services) as Array<[ServiceName, grpc.UntypedServiceImplementation]>).map(
+    ([name, impl]): [grpc.ServiceDefinition, grpc.UntypedServiceImplementation] => [measured(name), impl],
+  );
+  for (const [def, impl] of served) server.addService(def, impl);
+  server.addService(treeService().service, { ...tree, Forward: forwardHandler(forwardableMethods(served), track) });
   return server;
 }
 

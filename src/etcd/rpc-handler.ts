@@ -1,7 +1,6 @@
 // The one wrapper every unary handler goes through: server span, metrics, error mapping and
 // logging of unexpected errors (once, with the trace id).
 import type * as grpc from '@grpc/grpc-js';
-import type { Span } from '@opentelemetry/api';
 import { incomingContext, type CallContext } from '../child/call-context.ts';
 import { log } from '../telemetry/logger.ts';
 import { observeRpc, startRpc } from '../telemetry/metrics.ts';
@@ -19,17 +18,30 @@ export function requestSize(message: object): number {
   return requestSizes.get(message) ?? 0;
 }
 
+/** What a handler needs of an incoming call, whether it came as a gRPC call or on a Forward stream. */
+export interface IncomingCall {
+  metadata: grpc.Metadata;
+  deadline: grpc.Deadline | null;
+  onCancel: CallContext['onCancel'];
+}
+
+/** A gRPC unary handler that can also be invoked without a gRPC call (forward-service.ts). */
+export interface UnaryHandler<Req, Res> extends grpc.handleUnaryCall<Req, Res> {
+  /** Resolves with the response, or rejects with the gRPC status the call would have ended with. */
+  invoke(request: Req, incoming: IncomingCall): Promise<Res>;
+}
+
 export function unaryHandler<Req extends object, Res>(
   fullMethod: string,
-  handle: (req: Req, ctx: CallContext, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
-): grpc.handleUnaryCall<Req, Res> {
-  return (call, callback) => {
+  handle: (req: Req, ctx: CallContext) => Promise<Res>,
+): UnaryHandler<Req, Res> {
+  const invoke = (request: Req, incoming: IncomingCall): Promise<Res> => {
     const started = startRpc(fullMethod);
     // Errors become gRPC statuses inside the span, so the span records the real code and the
     // log line of an unexpected error carries the trace id.
-    traceUnary(fullMethod, call.metadata, async (span) => {
+    return traceUnary(fullMethod, incoming.metadata, async (span) => {
       try {
-        return await handle(call.request, contextOf(call, span), call);
+        return await handle(request, incomingContext(incoming.metadata, span, incoming.deadline, incoming.onCancel));
       } catch (err) {
         const status = toGrpcError(err);
         if (status.unexpected) log.error({ err, method: fullMethod, ...spanLogFields(span) }, 'request failed unexpectedly');
@@ -38,22 +50,29 @@ export function unaryHandler<Req extends object, Res>(
     }).then(
       (res) => {
         observeRpc(fullMethod, started, 0);
-        callback(null, res);
+        return res;
       },
       (status: ReturnType<typeof toGrpcError>) => {
         observeRpc(fullMethod, started, status.code);
-        callback(status);
+        throw status;
       },
     );
   };
+  const handler: grpc.handleUnaryCall<Req, Res> = (call, callback) => {
+    invoke(call.request, incomingOf(call)).then(
+      (res) => callback(null, res),
+      (status: ReturnType<typeof toGrpcError>) => callback(status),
+    );
+  };
+  return Object.assign(handler, { invoke });
 }
 
-/** The tree context of an incoming call: trace, hops, read index, deadline, cancellation. */
-function contextOf(call: grpc.ServerUnaryCall<unknown, unknown>, span: Span): CallContext {
+/** The parts of an incoming gRPC call that its handling needs. */
+function incomingOf(call: grpc.ServerUnaryCall<unknown, unknown>): IncomingCall {
   const deadline = call.getDeadline();
   const onCancel = (cb: () => void) => {
     call.once('cancelled', cb);
     return () => void call.off('cancelled', cb);
   };
-  return incomingContext(call.metadata, span, Number.isFinite(Number(deadline)) ? deadline : null, onCancel);
+  return { metadata: call.metadata, deadline: Number.isFinite(Number(deadline)) ? deadline : null, onCancel };
 }

@@ -10,6 +10,7 @@
 //   BENCH_SELF_CHECK=1       real etcd against a second real etcd (validates the harness)
 //   BENCH_CONNECTIONS=4      gRPC connections the KV load is spread over
 //   BENCH_OUTPUT=bench-results/latest.json
+//   ETCD_TREE_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   Node.js flags for every etcd-tree node
 import { SELF_CHECK_TARGETS, TARGETS, type BenchTarget } from './targets.ts';
 import type { Workload } from './workload.ts';
 import { WORKLOADS } from './workloads/index.ts';

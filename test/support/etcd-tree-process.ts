@@ -47,6 +47,8 @@ export async function startEtcdTree(opts: StartOptions = {}): Promise<EtcdTreeNo
   const port = opts.port ?? (await freePort());
   const httpPort = opts.httpPort ?? (await freePort());
   const args = [
+    // Extra Node.js flags for every node started, e.g. ETCD_TREE_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+    ...(process.env.ETCD_TREE_NODE_FLAGS ?? '').split(' ').filter(Boolean),
     '--import', 'tsx', join(projectRoot, 'src/cli.ts'),
     '--listen-client-urls', `http://127.0.0.1:${port}`,
     '--listen-metrics-urls', `http://127.0.0.1:${httpPort}`,

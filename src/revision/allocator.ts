@@ -18,6 +18,11 @@ export interface Allocation {
 export interface RevisionAllocator {
   /** True when the allocator hands out generations that the leaves must check (Redis). */
   readonly checksGeneration: boolean;
+  /**
+   * True when every revision comes from this process (memory): then every write to this node's
+   * leaves is made here, and a leaf may serve its latest events from memory (recent-events.ts).
+   */
+  readonly soleWriter: boolean;
   /** Seeds the counter so it is at least `floor` (the highest revision found in the leaves). */
   seed(floor: number): Promise<void>;
   /** Allocates the next revision for a write to `leaf`. It is pending until resolve(). */

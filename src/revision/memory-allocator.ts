@@ -10,6 +10,7 @@ interface Waiter {
 
 export class MemoryAllocator implements RevisionAllocator {
   readonly checksGeneration = false;
+  readonly soleWriter = true;
   /** Highest revision handed out. Invariant: every revision <= counter is allocated or a seed. */
   private counter = 1;
   /** Pending revisions per leaf, in allocation (= ascending) order. */

@@ -51,6 +51,7 @@ export interface RedisAllocatorStats {
 
 export class RedisAllocator implements RevisionAllocator {
   readonly checksGeneration = true;
+  readonly soleWriter = false;
   readonly keys: RedisKeys;
   private readonly conn: RedisConnection;
   private readonly sub: RedisConnection;

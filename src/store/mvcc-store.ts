@@ -12,6 +12,7 @@ import { GroupCommitQueue } from './group-commit.ts';
 import type { EventsPage, LeafStore, LeaseRecord, RevisionEvents, TxnContext } from './leaf-store.ts';
 import { PageCounts } from './page-counts.ts';
 import { readRange, readRangeAtHead, type RangeRows } from './range-reader.ts';
+import { RecentEvents } from './recent-events.ts';
 import { ROW_DELETE, SCHEMA_VERSION, type SqlText } from './sql-text.ts';
 import { TracedDialect } from './traced-dialect.ts';
 import { executeTxn, type TxnOutcome } from './txn-executor.ts';
@@ -41,6 +42,8 @@ export class MvccStore implements LeafStore {
   private readonly prefix: string;
   /** The dialect, with its SQL traced (traced-dialect.ts). */
   private readonly dialect: Dialect;
+  /** The latest commits' events, when this node makes every write of the leaf (recent-events.ts). */
+  private recent: RecentEvents | null = null;
 
   constructor(
     readonly name: string,
@@ -73,6 +76,7 @@ export class MvccStore implements LeafStore {
       this.compacted = compacted ?? 0;
       this.physicallyCompacted = (await this.meta(tx, 'compact_done')) ?? 0;
     }));
+    if (this.allocator.soleWriter) this.recent = new RecentEvents(await this.headRevision());
     // Finish a physical compaction that a stop interrupted (a failure is retried by the next one).
     if (this.physicallyCompacted < this.compacted) this.compaction = this.compactPhysically(this.compacted).catch(() => undefined);
   }
@@ -161,7 +165,7 @@ export class MvccStore implements LeafStore {
     let rev = 0;
     let settled = true;
     try {
-      return await this.write(async (tx) => {
+      const outcome = await this.write(async (tx) => {
         const req = await build(tx);
         return executeTxn(
           {
@@ -180,12 +184,17 @@ export class MvccStore implements LeafStore {
           req,
         );
       });
+      // Committed: recorded before the revision is resolved, so before any feed can ask for it.
+      if (outcome.rev !== 0) this.recent?.add(outcome.rev, outcome.events);
+      return { response: outcome.response, rev: outcome.rev };
     } catch (err) {
       // The revision's log slot was taken by a gap row: a fencer presumed this writer dead.
       if (rev !== 0 && this.dialect.isDuplicate(err)) throw Errors.unavailable(`leaf ${this.name}: revision ${rev} was fenced before it committed; retry`);
       // Lost the database mid-transaction (maybe mid-COMMIT): whether it committed is unknown.
       if (rev !== 0 && err instanceof EtcdError && err.code === Code.UNAVAILABLE) {
         settled = false;
+        // If it did commit, its events exist only in the log.
+        this.recent?.disable();
         void this.settleUncertain(rev);
       }
       throw err;
@@ -283,6 +292,11 @@ export class MvccStore implements LeafStore {
   }
 
   events(after: number, upTo: number, limit: number): Promise<EventsPage> {
+    // This node made every write of the leaf, so its compacted revision is the leaf's.
+    if (this.recent && after + 1 >= this.compacted) {
+      const page = this.recent.read(after, upTo, limit);
+      if (page) return Promise.resolve(page);
+    }
     return this.read(async (tx) => {
       // A watch may start at the compacted revision itself, not below it.
       const compacted = await this.compactedIn(tx);

@@ -8,10 +8,12 @@ import type { WriteTx } from './dialect.ts';
 import { intervalParams, readRange, toKeyValue } from './range-reader.ts';
 import { ROW_DELETE, ROW_PUT, type SqlText } from './sql-text.ts';
 import {
+  EventType,
   intervalOf,
   intervalIsEmpty,
   type DeleteRangeRequest,
   type KeyValue,
+  type MvccEvent,
   type PutRequest,
   type RangeRequest,
   type RequestOp,
@@ -41,6 +43,11 @@ export interface TxnOutcome {
   rev: number;
 }
 
+/** The outcome as the store sees it: also the events it wrote, in log order, each with the row it replaced. */
+export interface ExecutedTxn extends TxnOutcome {
+  events: MvccEvent[];
+}
+
 const EMPTY = Buffer.alloc(0);
 
 export function isTxnReadOnly(req: TxnRequest): boolean {
@@ -57,6 +64,7 @@ class TxnRun {
   private rev = 0;
   private seq = 0;
   private pathIndex = 0;
+  readonly events: MvccEvent[] = [];
 
   constructor(private readonly env: TxnEnv, private readonly path: boolean[]) {}
 
@@ -153,6 +161,7 @@ class TxnRun {
     const { tx, sql } = this.env;
     await tx.run(sql.insertLog, [rev, this.seq++, kv.key, kv.create_revision, kv.version, kv.lease, kv.value, ROW_PUT, prev?.mod_revision ?? 0]);
     await tx.run(sql.upsertCurrent, [kv.key, kv.create_revision, kv.mod_revision, kv.version, kv.lease, kv.value]);
+    this.events.push({ type: EventType.PUT, kv, prev_kv: prev });
     return { header: { revision: rev }, prev_kv: p.prev_kv ? prev : null };
   }
 
@@ -169,13 +178,14 @@ class TxnRun {
       for (const kv of victims) {
         await tx.run(sql.insertLog, [rev, this.seq++, kv.key, 0, 0, 0, EMPTY, ROW_DELETE, kv.mod_revision]);
         await tx.run(sql.deleteCurrent, [kv.key]);
+        this.events.push({ type: EventType.DELETE, kv: { key: kv.key, create_revision: 0, mod_revision: rev, version: 0, value: EMPTY, lease: 0 }, prev_kv: kv });
       }
     }
     return { header: { revision: await this.viewRev() }, deleted: victims.length, prev_kvs: d.prev_kv ? victims : [] };
   }
 }
 
-export async function executeTxn(env: TxnEnv, req: TxnRequest): Promise<TxnOutcome> {
+export async function executeTxn(env: TxnEnv, req: TxnRequest): Promise<ExecutedTxn> {
   const path = await comparePath(env.tx, env.sql, req);
   const run = new TxnRun(env, path);
   if (!isTxnReadOnly(req)) {
@@ -198,5 +208,5 @@ export async function executeTxn(env: TxnEnv, req: TxnRequest): Promise<TxnOutco
   });
   const response = await run.apply(req);
   response.header = { revision: run.writtenRev || (await run.beginRev()) };
-  return { response, rev: run.writtenRev };
+  return { response, rev: run.writtenRev, events: run.events };
 }

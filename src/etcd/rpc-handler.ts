@@ -7,15 +7,18 @@ import { observeRpc, startRpc } from '../telemetry/metrics.ts';
 import { spanLogFields, traceUnary } from '../telemetry/tracing.ts';
 import { toGrpcError } from './errors.ts';
 
-/** Size of each request message as received, for etcd's --max-request-bytes check. */
-const requestSizes = new WeakMap<object, number>();
+/**
+ * Size of each request message as received, for etcd's --max-request-bytes check: kept on the
+ * message itself under a symbol (a WeakMap entry per request cost the garbage collector more).
+ */
+const REQUEST_SIZE = Symbol('etcd-tree.requestSize');
 
 export function recordRequestSize(message: object, bytes: number): void {
-  requestSizes.set(message, bytes);
+  (message as { [REQUEST_SIZE]?: number })[REQUEST_SIZE] = bytes;
 }
 
 export function requestSize(message: object): number {
-  return requestSizes.get(message) ?? 0;
+  return (message as { [REQUEST_SIZE]?: number })[REQUEST_SIZE] ?? 0;
 }
 
 /** What a handler needs of an incoming call, whether it came as a gRPC call or on a Forward stream. */

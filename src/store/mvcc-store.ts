@@ -12,11 +12,12 @@ import { GroupCommitQueue } from './group-commit.ts';
 import type { EventsPage, LeafStore, LeaseRecord, RevisionEvents, TxnContext } from './leaf-store.ts';
 import { PageCounts } from './page-counts.ts';
 import { readRange, readRangeAtHead, type RangeRows } from './range-reader.ts';
+import { HeadCache } from './head-cache.ts';
 import { RecentEvents } from './recent-events.ts';
 import { ROW_DELETE, SCHEMA_VERSION, type SqlText } from './sql-text.ts';
 import { TracedDialect } from './traced-dialect.ts';
 import { executeTxn, type TxnOutcome } from './txn-executor.ts';
-import { EventType, type MvccEvent, type RangeRequest, type TxnRequest } from './types.ts';
+import { EventType, type KeyValue, type MvccEvent, type RangeRequest, type TxnRequest } from './types.ts';
 
 export interface MvccStoreOptions {
   /** Table-name prefix, so several leaves can share one database. */
@@ -44,6 +45,8 @@ export class MvccStore implements LeafStore {
   private readonly dialect: Dialect;
   /** The latest commits' events, when this node makes every write of the leaf (recent-events.ts). */
   private recent: RecentEvents | null = null;
+  /** The latest state of recently used keys, under the same premise (head-cache.ts). */
+  private heads: HeadCache | null = null;
 
   constructor(
     readonly name: string,
@@ -76,7 +79,11 @@ export class MvccStore implements LeafStore {
       this.compacted = compacted ?? 0;
       this.physicallyCompacted = (await this.meta(tx, 'compact_done')) ?? 0;
     }));
-    if (this.allocator.soleWriter) this.recent = new RecentEvents(await this.headRevision());
+    if (this.allocator.soleWriter) {
+      const head = await this.headRevision();
+      this.recent = new RecentEvents(head);
+      this.heads = new HeadCache(head);
+    }
     // Finish a physical compaction that a stop interrupted (a failure is retried by the next one).
     if (this.physicallyCompacted < this.compacted) this.compaction = this.compactPhysically(this.compacted).catch(() => undefined);
   }
@@ -118,11 +125,20 @@ export class MvccStore implements LeafStore {
   }
 
   async range(req: RangeRequest, rev: number): Promise<RangeRows> {
+    const get = this.heads && isHeadGet(req);
+    if (get) {
+      const known = this.heads!.at(req.key, rev);
+      if (known) return answerGet(req, known.kv);
+    }
     const once = this.dialect.readOnce?.bind(this.dialect);
     // An explicit revision usually reads history: skip the head-only attempt.
     if (once && req.revision === 0) {
       const fast = await this.guard(() => readRangeAtHead(once, this.sql, req, rev, this.pageCounts));
-      if (fast) return fast;
+      if (fast) {
+        const { head, ...rows } = fast;
+        if (get && head !== undefined && !req.keys_only && !req.count_only) this.heads!.remember(req.key, rows.kvs[0] ?? null, head);
+        return rows;
+      }
     }
     return this.read(async (tx) => {
       const head = Number((await tx.get<{ rev: number | null }>(this.sql.headRev))?.rev ?? 0);
@@ -185,7 +201,10 @@ export class MvccStore implements LeafStore {
         );
       });
       // Committed: recorded before the revision is resolved, so before any feed can ask for it.
-      if (outcome.rev !== 0) this.recent?.add(outcome.rev, outcome.events);
+      if (outcome.rev !== 0) {
+        this.recent?.add(outcome.rev, outcome.events);
+        this.heads?.apply(outcome.rev, outcome.events);
+      }
       return { response: outcome.response, rev: outcome.rev };
     } catch (err) {
       // The revision's log slot was taken by a gap row: a fencer presumed this writer dead.
@@ -195,6 +214,7 @@ export class MvccStore implements LeafStore {
         settled = false;
         // If it did commit, its events exist only in the log.
         this.recent?.disable();
+        this.heads?.disable();
         void this.settleUncertain(rev);
       }
       throw err;
@@ -363,6 +383,18 @@ function shortReason(err: unknown): string {
   let reason = message.split('\n')[0].replace(/([a-z][a-z0-9+.-]*:\/\/)[^@\s/]*@/gi, '$1***@');
   if (typeof e?.code === 'string' && !reason.includes(e.code)) reason = `${e.code}: ${reason}`;
   return reason.length > 200 ? `${reason.slice(0, 200)}...` : reason;
+}
+
+/** A Range of one key at the head without filters: what the head cache can answer. */
+function isHeadGet(req: RangeRequest): boolean {
+  return req.range_end.length === 0 && req.revision === 0 && req.min_mod_revision === 0 && req.max_mod_revision === 0 && req.min_create_revision === 0 && req.max_create_revision === 0;
+}
+
+/** The Range answer for one key in a known state (new objects: the cached one is shared). */
+function answerGet(req: RangeRequest, kv: KeyValue | null): RangeRows {
+  if (!kv) return { kvs: [], more: false, count: 0 };
+  if (req.count_only) return { kvs: [], more: false, count: 1 };
+  return { kvs: [req.keys_only ? { ...kv, value: EMPTY } : { ...kv }], more: false, count: 1 };
 }
 
 /** History asked for is gone: the watch gets etcd's compact_revision answer. */

@@ -96,7 +96,10 @@ export type RunOnce = <T>(sql: string, params: SqlParam[]) => Promise<T[]>;
  * revision; null means the answer could not be proven exact at `rev` (the leaf moved on), and
  * the caller reads again in a snapshot (readRange).
  */
-export async function readRangeAtHead(once: RunOnce, sql: SqlText, req: RangeRequest, rev: number, counts?: PageCounts): Promise<RangeRows | null> {
+/** A read at the head; `head` is the snapshot's highest revision when the statement that found the rows also read it. */
+export type HeadRows = RangeRows & { head?: number };
+
+export async function readRangeAtHead(once: RunOnce, sql: SqlText, req: RangeRequest, rev: number, counts?: PageCounts): Promise<HeadRows | null> {
   const filtered = req.min_mod_revision > 0 || req.max_mod_revision > 0 || req.min_create_revision > 0 || req.max_create_revision > 0;
   if (filtered || effectiveSortOrder(req) !== SortOrder.NONE) return null;
   const iv = intervalOf(req.key, req.range_end);
@@ -136,6 +139,7 @@ export async function readRangeAtHead(once: RunOnce, sql: SqlText, req: RangeReq
     kvs = kvs.slice(0, req.limit);
     more = true;
   }
+  if (rows.length > 0) return { kvs, more, count, head };
   return { kvs, more, count };
 }
 

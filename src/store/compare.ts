@@ -40,10 +40,16 @@ function compareKv(c: Compare, kv: KeyValue | null): boolean {
   }
 }
 
-async function applyCompare(tx: ReadTx, sql: SqlText, c: Compare): Promise<boolean> {
+/** A single key's state when known without the database (TxnEnv.known). */
+export type KnownKey = (key: Buffer) => KeyValue | null | undefined;
+
+async function applyCompare(tx: ReadTx, sql: SqlText, c: Compare, known: KnownKey | undefined): Promise<boolean> {
   const iv = intervalOf(c.key, c.range_end);
   let kvs: KeyValue[] = [];
-  if (!intervalIsEmpty(iv)) {
+  const single = c.range_end.length === 0 ? known?.(c.key) : undefined;
+  if (single !== undefined) {
+    kvs = single ? [single] : [];
+  } else if (!intervalIsEmpty(iv)) {
     const { bound, params } = intervalParams(iv);
     kvs = (await tx.all<any>(sql.currentRows(bound, true, false), params)).map(toKeyValue);
   }
@@ -57,17 +63,17 @@ async function applyCompare(tx: ReadTx, sql: SqlText, c: Compare): Promise<boole
  * all evaluated against the state before the txn. path[0] is the top level's outcome; nested
  * txns follow in depth-first order.
  */
-export async function comparePath(tx: ReadTx, sql: SqlText, req: TxnRequest): Promise<boolean[]> {
+export async function comparePath(tx: ReadTx, sql: SqlText, req: TxnRequest, known?: KnownKey): Promise<boolean[]> {
   let ok = true;
   for (const c of req.compare) {
-    if (!(await applyCompare(tx, sql, c))) {
+    if (!(await applyCompare(tx, sql, c, known))) {
       ok = false;
       break;
     }
   }
   const path = [ok];
   for (const op of ok ? req.success : req.failure) {
-    if (op.request === 'request_txn' && op.request_txn) path.push(...(await comparePath(tx, sql, op.request_txn)));
+    if (op.request === 'request_txn' && op.request_txn) path.push(...(await comparePath(tx, sql, op.request_txn, known)));
   }
   return path;
 }

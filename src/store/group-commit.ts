@@ -9,6 +9,8 @@ import type { Dialect, WriteTx } from './dialect.ts';
 
 type Job = {
   run: (tx: WriteTx) => Promise<unknown>;
+  /** Runs synchronously once the job's commit succeeded, before any later job starts. */
+  committed: ((value: unknown) => void) | undefined;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
   /** The submitter's trace context (only while spans are recorded). */
@@ -22,11 +24,21 @@ export class GroupCommitQueue {
   /** Largest number of jobs committed together so far (a metric for tuning). */
   maxBatch = 0;
 
-  constructor(private readonly dialect: Dialect, private readonly maxJobsPerCommit = 512) {}
+  /** `commitFailed` runs synchronously when a commit fails, before any later job starts. */
+  constructor(
+    private readonly dialect: Dialect,
+    private readonly maxJobsPerCommit = 512,
+    private readonly commitFailed: (error: unknown) => void = () => undefined,
+  ) {}
 
-  submit<T>(run: (tx: WriteTx) => Promise<T>): Promise<T> {
+  /**
+   * Runs `run` in the next group's transaction. `committed` sees its result right after the
+   * commit, before any job of a later group runs: state kept beside the database (the store's
+   * head cache) is then never behind what a later transaction reads.
+   */
+  submit<T>(run: (tx: WriteTx) => Promise<T>, committed?: (value: T) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ run, resolve: resolve as (v: unknown) => void, reject, context: captureContext() });
+      this.queue.push({ run, committed: committed as ((value: unknown) => void) | undefined, resolve: resolve as (v: unknown) => void, reject, context: captureContext() });
       if (!this.scheduled) {
         this.scheduled = true;
         // setImmediate: gather every request that arrived in this turn of the event loop.
@@ -65,13 +77,18 @@ export class GroupCommitQueue {
           }
         }));
       } catch (commitError) {
+        this.commitFailed(commitError);
         for (const job of batch) job.reject(commitError);
         continue;
       }
       batch.forEach((job, i) => {
         const o = outcomes[i];
-        if (o.ok) job.resolve(o.value);
-        else job.reject(o.error);
+        if (o.ok) {
+          job.committed?.(o.value);
+          job.resolve(o.value);
+        } else {
+          job.reject(o.error);
+        }
       });
     }
   }

@@ -47,6 +47,12 @@ export class HeadCache {
     return e && e.since <= rev ? e : undefined;
   }
 
+  /** The key's latest committed state, if cached (null: absent). */
+  latest(key: Buffer): KeyValue | null | undefined {
+    if (!this.enabled) return undefined;
+    return this.entries.get(key.toString('latin1'))?.kv;
+  }
+
   /**
    * What a database read found for a key (null: absent) in a snapshot whose highest revision was
    * `head`. Kept only if no commit after `head` was applied here: such a commit may have written

@@ -16,7 +16,7 @@ import { HeadCache } from './head-cache.ts';
 import { RecentEvents } from './recent-events.ts';
 import { ROW_DELETE, SCHEMA_VERSION, type SqlText } from './sql-text.ts';
 import { TracedDialect } from './traced-dialect.ts';
-import { executeTxn, type TxnOutcome } from './txn-executor.ts';
+import { executeTxn, type ExecutedTxn, type TxnEnv, type TxnOutcome } from './txn-executor.ts';
 import { EventType, type KeyValue, type MvccEvent, type RangeRequest, type TxnRequest } from './types.ts';
 
 export interface MvccStoreOptions {
@@ -43,10 +43,20 @@ export class MvccStore implements LeafStore {
   private readonly prefix: string;
   /** The dialect, with its SQL traced (traced-dialect.ts). */
   private readonly dialect: Dialect;
-  /** The latest commits' events, when this node makes every write of the leaf (recent-events.ts). */
+  /**
+   * Kept beside the database while this node makes every write of the leaf (a sole writer):
+   * the latest commits' events (recent-events.ts) and the latest state of recently used keys
+   * (head-cache.ts). Null while off: a commit failed (its outcome may be unknown) and the
+   * revisions in doubt are not settled yet.
+   */
   private recent: RecentEvents | null = null;
-  /** The latest state of recently used keys, under the same premise (head-cache.ts). */
   private heads: HeadCache | null = null;
+  /** Commit failures so far: a rebuild of the caches queued before the latest one is void. */
+  private commitFailures = 0;
+  /** Revisions whose commit outcome is being settled (settleUncertain). */
+  private unsettled = 0;
+  /** Keys each open write transaction wrote: the head cache no longer answers for them there. */
+  private readonly touchedIn = new WeakMap<WriteTx, Set<string>>();
 
   constructor(
     readonly name: string,
@@ -57,7 +67,7 @@ export class MvccStore implements LeafStore {
     this.dialect = new TracedDialect(dialect, name);
     this.prefix = options.tablePrefix ?? '';
     this.sql = this.dialect.statements(this.prefix);
-    this.writes = dialect.capabilities.singleWriter ? new GroupCommitQueue(this.dialect, dialect.capabilities.maxGroupCommit) : null;
+    this.writes = dialect.capabilities.singleWriter ? new GroupCommitQueue(this.dialect, dialect.capabilities.maxGroupCommit, () => this.dropCaches()) : null;
   }
 
   async open(): Promise<void> {
@@ -79,7 +89,7 @@ export class MvccStore implements LeafStore {
       this.compacted = compacted ?? 0;
       this.physicallyCompacted = (await this.meta(tx, 'compact_done')) ?? 0;
     }));
-    if (this.allocator.soleWriter) {
+    if (this.allocator.soleWriter && this.writes) {
       const head = await this.headRevision();
       this.recent = new RecentEvents(head);
       this.heads = new HeadCache(head);
@@ -155,8 +165,52 @@ export class MvccStore implements LeafStore {
     return this.compacted;
   }
 
-  private write<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
-    return this.guard(() => (this.writes ? this.writes.submit(fn) : this.dialect.writeTx(fn)));
+  /** `committed` runs right after the commit, before any later write transaction starts (group-commit.ts). */
+  private write<T>(fn: (tx: WriteTx) => Promise<T>, committed?: (value: T) => void): Promise<T> {
+    return this.guard(() => (this.writes ? this.writes.submit(fn, committed) : this.dialect.writeTx(fn)));
+  }
+
+  /** A commit failed, maybe after it landed: the caches may miss it. Off until it is settled. */
+  private dropCaches(): void {
+    this.commitFailures++;
+    this.recent?.disable();
+    this.heads?.disable();
+    this.recent = null;
+    this.heads = null;
+  }
+
+  /**
+   * Caches from scratch, once every revision in doubt is settled. The leaf's head is read inside
+   * a write transaction and the caches are installed at its commit, so no commit can fall
+   * between the two (a commit before is in the log below the floor, one after reaches them).
+   */
+  private rebuildCaches(): void {
+    if (!this.allocator.soleWriter || !this.writes || this.closed) return;
+    const failures = this.commitFailures;
+    let head = 0;
+    this.write(
+      async (tx) => {
+        head = Number((await tx.get<{ rev: number | null }>(this.sql.headRev))?.rev ?? 0);
+      },
+      () => {
+        if (failures !== this.commitFailures || this.unsettled > 0) return;
+        this.recent = new RecentEvents(head);
+        this.heads = new HeadCache(head);
+      },
+    ).catch(() => undefined); // the next settled failure tries again
+  }
+
+  /** What the txn executor may take from the head cache in this transaction (TxnEnv.known/wrote). */
+  private knownKeys(tx: WriteTx): Pick<TxnEnv, 'known' | 'wrote'> {
+    const heads = this.heads;
+    if (!heads) return {};
+    let touched = this.touchedIn.get(tx);
+    if (!touched) this.touchedIn.set(tx, (touched = new Set()));
+    const written = touched;
+    return {
+      known: (key) => (written.has(key.toString('latin1')) ? undefined : heads.latest(key)),
+      wrote: (key) => void written.add(key.toString('latin1')),
+    };
   }
 
   txn(req: TxnRequest, ctx: TxnContext): Promise<TxnOutcome> {
@@ -181,10 +235,11 @@ export class MvccStore implements LeafStore {
     let rev = 0;
     let settled = true;
     try {
-      const outcome = await this.write(async (tx) => {
+      const execute = async (tx: WriteTx) => {
         const req = await build(tx);
         return executeTxn(
           {
+            ...this.knownKeys(tx),
             tx,
             sql: this.sql,
             beginRev: () => this.allocator.current(),
@@ -199,12 +254,15 @@ export class MvccStore implements LeafStore {
           },
           req,
         );
-      });
-      // Committed: recorded before the revision is resolved, so before any feed can ask for it.
-      if (outcome.rev !== 0) {
-        this.recent?.add(outcome.rev, outcome.events);
-        this.heads?.apply(outcome.rev, outcome.events);
-      }
+      };
+      // Recorded at the commit: before the revision is resolved (so before any feed asks for it)
+      // and before any later transaction reads the head cache.
+      const record = (done: ExecutedTxn) => {
+        if (done.rev === 0) return;
+        this.recent?.add(done.rev, done.events);
+        this.heads?.apply(done.rev, done.events);
+      };
+      const outcome = await this.write(execute, record);
       return { response: outcome.response, rev: outcome.rev };
     } catch (err) {
       // The revision's log slot was taken by a gap row: a fencer presumed this writer dead.
@@ -212,9 +270,8 @@ export class MvccStore implements LeafStore {
       // Lost the database mid-transaction (maybe mid-COMMIT): whether it committed is unknown.
       if (rev !== 0 && err instanceof EtcdError && err.code === Code.UNAVAILABLE) {
         settled = false;
-        // If it did commit, its events exist only in the log.
-        this.recent?.disable();
-        this.heads?.disable();
+        // If it did commit, only the log knows.
+        this.dropCaches();
         void this.settleUncertain(rev);
       }
       throw err;
@@ -230,15 +287,20 @@ export class MvccStore implements LeafStore {
    * committed row. Only then is it resolved, so a commit that surfaces late is never skipped.
    */
   private async settleUncertain(rev: number): Promise<void> {
-    for (let delay = 100; !this.closed; delay = Math.min(delay * 2, 5000)) {
-      try {
-        const gap = await this.fence(rev);
-        log.warn({ leaf: this.name, rev, committed: !gap }, 'settled a revision whose commit outcome was unknown');
-        this.allocator.resolve(this.name, rev);
-        return;
-      } catch {
-        await new Promise((r) => setTimeout(r, delay));
+    this.unsettled++;
+    try {
+      for (let delay = 100; !this.closed; delay = Math.min(delay * 2, 5000)) {
+        try {
+          const gap = await this.fence(rev);
+          log.warn({ leaf: this.name, rev, committed: !gap }, 'settled a revision whose commit outcome was unknown');
+          this.allocator.resolve(this.name, rev);
+          return;
+        } catch {
+          await new Promise((r) => setTimeout(r, delay));
+        }
       }
+    } finally {
+      if (--this.unsettled === 0) this.rebuildCaches();
     }
   }
 

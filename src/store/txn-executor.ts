@@ -35,6 +35,13 @@ export interface TxnEnv {
   leaseExists(id: number): boolean;
   /** Allocates this txn's revision; called at most once. */
   allocate(): Promise<number>;
+  /**
+   * A single key's state as this transaction sees it, when the store knows it without asking
+   * the database (head-cache.ts): null = absent, undefined = ask the database.
+   */
+  known?(key: Buffer): KeyValue | null | undefined;
+  /** Tells the store this transaction wrote the key (from now on only the database knows it). */
+  wrote?(key: Buffer): void;
 }
 
 export interface TxnOutcome {
@@ -133,6 +140,8 @@ class TxnRun {
   }
 
   private async current(key: Buffer): Promise<KeyValue | null> {
+    const known = this.env.known?.(key);
+    if (known !== undefined) return known;
     const row = await this.env.tx.get<any>(this.env.sql.currentOne, [key]);
     return row ? toKeyValue(row) : null;
   }
@@ -161,6 +170,7 @@ class TxnRun {
     const { tx, sql } = this.env;
     await tx.run(sql.insertLog, [rev, this.seq++, kv.key, kv.create_revision, kv.version, kv.lease, kv.value, ROW_PUT, prev?.mod_revision ?? 0]);
     await tx.run(sql.upsertCurrent, [kv.key, kv.create_revision, kv.mod_revision, kv.version, kv.lease, kv.value]);
+    this.env.wrote?.(kv.key);
     this.events.push({ type: EventType.PUT, kv, prev_kv: prev });
     return { header: { revision: rev }, prev_kv: p.prev_kv ? prev : null };
   }
@@ -178,6 +188,7 @@ class TxnRun {
       for (const kv of victims) {
         await tx.run(sql.insertLog, [rev, this.seq++, kv.key, 0, 0, 0, EMPTY, ROW_DELETE, kv.mod_revision]);
         await tx.run(sql.deleteCurrent, [kv.key]);
+        this.env.wrote?.(kv.key);
         this.events.push({ type: EventType.DELETE, kv: { key: kv.key, create_revision: 0, mod_revision: rev, version: 0, value: EMPTY, lease: 0 }, prev_kv: kv });
       }
     }
@@ -186,7 +197,7 @@ class TxnRun {
 }
 
 export async function executeTxn(env: TxnEnv, req: TxnRequest): Promise<ExecutedTxn> {
-  const path = await comparePath(env.tx, env.sql, req);
+  const path = await comparePath(env.tx, env.sql, req, env.known);
   const run = new TxnRun(env, path);
   if (!isTxnReadOnly(req)) {
     await run.check(req, async (op) => {

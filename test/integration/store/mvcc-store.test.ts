@@ -208,6 +208,29 @@ for (const backend of DIALECTS) {
       }
     });
 
+    it('writes of one key grouped in one commit each see the one before (never a stale cached state)', async () => {
+      const cas = (mod: number, value: string): TxnRequest => ({
+        compare: [{ key: b('w/k'), range_end: b(''), target: 2, result: 0, target_union: 'mod_revision', mod_revision: mod }],
+        success: [put('w/k', value, { prev_kv: true })],
+        failure: [],
+      });
+      const first = await store.txn(txn(put('w/k', 'v0')), ctx);
+      // Concurrent puts land in one or a few commit groups: versions form one chain.
+      const puts = await Promise.all(Array.from({ length: 40 }, (_, i) => store.txn(txn(put('w/k', `p${i}`, { prev_kv: true })), ctx)));
+      const chain = puts.map((o) => o.response.responses[0].response_put!.prev_kv!).sort((x, y) => x.version - y.version);
+      expect(chain.map((kv) => kv.version)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+      for (const kv of chain) expect(kv.create_revision).toBe(first.rev);
+      // Compare-and-swap from the same state, concurrently: exactly one wins.
+      const head = (await store.range(range('w/k'), await allocator.current())).kvs[0];
+      expect(head.version).toBe(41);
+      const swaps = await Promise.all(Array.from({ length: 10 }, (_, i) => store.txn(cas(head.mod_revision, `c${i}`), ctx)));
+      expect(swaps.filter((o) => o.response.succeeded)).toHaveLength(1);
+      // A delete then a put in one group: the put creates the key anew.
+      const [, recreated] = await Promise.all([store.txn(txn(del('w/k')), ctx), store.txn(txn(put('w/k', 'again')), ctx)]);
+      const kv = (await store.range(range('w/k'), await allocator.current())).kvs[0];
+      expect(kv).toMatchObject({ version: 1, create_revision: recreated.rev, mod_revision: recreated.rev });
+    });
+
     it('leases: saved, listed, keys attached, revoked in one revision, deleted', async () => {
       const id = 2 ** 52 + 7; // beyond 32 bits: bigint columns come back as exact numbers
       await store.saveLease({ id, ttl: 30 });

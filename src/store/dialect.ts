@@ -47,6 +47,27 @@ export interface DialectCapabilities {
    * transaction holds more than 64 subtransactions (savepoints), so it asks for 64.
    */
   maxGroupCommit?: number;
+  /**
+   * writeTx({ optimistic: true }) is worth it: savepoints then do not wait for their writes
+   * (one round trip per grouped write less), and a write's failure surfaces later as
+   * WriteTxRedo (group-commit.ts runs the group again, carefully).
+   */
+  optimisticWrites?: boolean;
+}
+
+export interface WriteTxOptions {
+  /** See DialectCapabilities.optimisticWrites. */
+  optimistic?: boolean;
+}
+
+/**
+ * An optimistic write transaction hit a database error that may belong to any of its grouped
+ * writes. It was rolled back before its COMMIT was sent: nothing of it committed.
+ */
+export class WriteTxRedo extends Error {
+  constructor(cause: unknown) {
+    super(`a grouped write failed: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+  }
 }
 
 export interface Dialect {
@@ -64,7 +85,7 @@ export interface Dialect {
   /** One statement on its own (autocommit): its own consistent snapshot, no BEGIN/COMMIT. */
   readOnce?<T>(sql: string, params: SqlParam[]): Promise<T[]>;
   /** One database transaction holding the write lock for what it touches. */
-  writeTx<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T>;
+  writeTx<T>(fn: (tx: WriteTx) => Promise<T>, options?: WriteTxOptions): Promise<T>;
   /** Bytes used by the database (Maintenance.Status dbSize). */
   sizeBytes(): Promise<number>;
   /**

@@ -5,7 +5,9 @@
 // trace of the request that submitted it, and the shared transaction in the batch's first one.
 import type { Context } from '@opentelemetry/api';
 import { captureContext, runInContext } from '../telemetry/tracing.ts';
-import type { Dialect, WriteTx } from './dialect.ts';
+import { WriteTxRedo, type Dialect, type WriteTx } from './dialect.ts';
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 type Job = {
   run: (tx: WriteTx) => Promise<unknown>;
@@ -23,6 +25,8 @@ export class GroupCommitQueue {
   private flushing: Promise<void> = Promise.resolve();
   /** Largest number of jobs committed together so far (a metric for tuning). */
   maxBatch = 0;
+  /** Optimistic transactions done again after a database error (a metric). */
+  redone = 0;
 
   /** `commitFailed` runs synchronously when a commit fails, before any later job starts. */
   constructor(
@@ -60,22 +64,21 @@ export class GroupCommitQueue {
 
   private async flush(): Promise<void> {
     this.scheduled = false;
+    const optimistic = this.dialect.capabilities.optimisticWrites === true;
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxJobsPerCommit);
       if (batch.length > this.maxBatch) this.maxBatch = batch.length;
-      const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+      let outcomes: Outcome[];
       try {
-        await runInContext(batch[0].context, () => this.dialect.writeTx(async (tx) => {
-          for (const job of batch) {
-            try {
-              // The batch's first request sees its savepoint inside the transaction's span.
-              const jobContext = job.context === batch[0].context ? undefined : job.context;
-              outcomes.push({ ok: true, value: await runInContext(jobContext, () => tx.savepoint(() => job.run(tx))) });
-            } catch (error) {
-              outcomes.push({ ok: false, error });
-            }
-          }
-        }));
+        try {
+          outcomes = await this.run(batch, optimistic);
+        } catch (err) {
+          if (!(err instanceof WriteTxRedo)) throw err;
+          this.redone++;
+          // Nothing of it committed: again, each job's writes answered inside its savepoint,
+          // so a database error fails only the job that caused it.
+          outcomes = await this.run(batch, false);
+        }
       } catch (commitError) {
         this.commitFailed(commitError);
         for (const job of batch) job.reject(commitError);
@@ -91,5 +94,24 @@ export class GroupCommitQueue {
         }
       });
     }
+  }
+
+  /** The batch in one transaction, each job in its savepoint; the jobs' outcomes once it committed. */
+  private async run(batch: Job[], optimistic: boolean): Promise<Outcome[]> {
+    const outcomes: Outcome[] = [];
+    await runInContext(batch[0].context, () =>
+      this.dialect.writeTx(async (tx) => {
+        for (const job of batch) {
+          try {
+            // The batch's first request sees its savepoint inside the transaction's span.
+            const jobContext = job.context === batch[0].context ? undefined : job.context;
+            outcomes.push({ ok: true, value: await runInContext(jobContext, () => tx.savepoint(() => job.run(tx))) });
+          } catch (error) {
+            outcomes.push({ ok: false, error });
+          }
+        }
+      }, { optimistic }),
+    );
+    return outcomes;
   }
 }

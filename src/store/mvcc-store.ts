@@ -5,7 +5,7 @@ import { status as Code } from '@grpc/grpc-js';
 // leaf, never an unknown error, and never an unhandled rejection. With span recording on, the
 // store's SQL shows in the request's trace (traced-dialect.ts).
 import { Errors, EtcdError } from '../etcd/errors.ts';
-import type { RevisionAllocator } from '../revision/allocator.ts';
+import type { Allocation, RevisionAllocator } from '../revision/allocator.ts';
 import { log } from '../telemetry/logger.ts';
 import type { Dialect, ReadTx, WriteTx } from './dialect.ts';
 import { GroupCommitQueue } from './group-commit.ts';
@@ -233,8 +233,11 @@ export class MvccStore implements LeafStore {
   /** Runs a txn (built inside the write transaction) with its revision allocated and resolved. */
   private async writeTxn(ctx: TxnContext, build: (tx: WriteTx) => Promise<TxnRequest>): Promise<TxnOutcome> {
     let rev = 0;
+    let allocation: Allocation | null = null;
     let settled = true;
     try {
+      // May run twice: group-commit.ts redoes a group whose optimistic attempt failed (nothing of
+      // it committed); the second run keeps the revision of the first.
       const execute = async (tx: WriteTx) => {
         const req = await build(tx);
         return executeTxn(
@@ -246,7 +249,7 @@ export class MvccStore implements LeafStore {
             compactedRev: this.compacted,
             leaseExists: ctx.leaseExists,
             allocate: async () => {
-              const allocation = await this.allocator.allocate(this.name);
+              allocation ??= await this.allocator.allocate(this.name);
               rev = allocation.rev;
               if (this.allocator.checksGeneration) await this.checkGeneration(tx, allocation.generation);
               return rev;

@@ -4,7 +4,7 @@
 // by the dialect's session and go out with the next statement whose answer is needed, or when
 // the savepoint ends (so a failure still surfaces inside it). A put then costs two round
 // trips: its read of the key, then its writes.
-import type { SqlParam, WriteTx } from './dialect.ts';
+import { WriteTxRedo, type SqlParam, type WriteTx, type WriteTxOptions } from './dialect.ts';
 
 /** What a dialect's writer session offers (postgres-session.ts, mysql-session.ts). */
 export interface PipelinedSession<R> {
@@ -26,6 +26,11 @@ export class PipelinedWriteTx<R> implements WriteTx {
    * the next ROLLBACK TO SAVEPOINT then fails and stops them here.)
    */
   private failed: { error: unknown } | null = null;
+  /**
+   * Optimistically: the first statement that failed. Its error may belong to an earlier grouped
+   * write than the one that saw it, so the whole transaction is done again (WriteTxRedo).
+   */
+  private databaseFailed: { error: unknown } | null = null;
   private depth = 0;
   /** open[d]: savepoint sp<d> exists and was not released. Guarded by the writer lock. */
   private readonly open: boolean[] = [];
@@ -34,9 +39,11 @@ export class PipelinedWriteTx<R> implements WriteTx {
    * @param checkCommit inspects the COMMIT's result (PostgreSQL answers COMMIT of a failed
    * transaction with ROLLBACK instead of an error)
    */
+  /** @param optimistic savepoints do not wait for their writes (DialectCapabilities.optimisticWrites) */
   constructor(
     private readonly session: PipelinedSession<R>,
     private readonly checkCommit: (result: R | undefined) => void = () => undefined,
+    private readonly optimistic = false,
   ) {
     session.onControlFailure = (error) => {
       this.failed ??= { error };
@@ -45,16 +52,27 @@ export class PipelinedWriteTx<R> implements WriteTx {
 
   private check(): void {
     if (this.failed) throw this.failed.error;
+    if (this.databaseFailed) throw this.databaseFailed.error;
+  }
+
+  /** A statement's answer; optimistically, its failure dooms the transaction to be redone. */
+  private async answer<T>(call: Promise<T>): Promise<T> {
+    try {
+      return await call;
+    } catch (err) {
+      if (this.optimistic) this.databaseFailed ??= { error: err };
+      throw err;
+    }
   }
 
   async all<T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T[]> {
     this.check();
-    return this.session.all<T>(sql, params);
+    return this.answer(this.session.all<T>(sql, params));
   }
 
   async get<T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T | undefined> {
     this.check();
-    return this.session.get<T>(sql, params);
+    return this.answer(this.session.get<T>(sql, params));
   }
 
   /** Deferred (see WriteTx.run): changes is -1. */
@@ -77,9 +95,10 @@ export class PipelinedWriteTx<R> implements WriteTx {
     this.open[d] = true;
     try {
       const result = await fn();
-      // Its queued writes go out now: their failure is this savepoint's.
       this.check();
-      await this.session.flush();
+      // Its queued writes go out now: their failure is this savepoint's. Optimistically they go
+      // with the next statement that needs an answer, at the latest before the commit.
+      if (!this.optimistic) await this.session.flush();
       return result;
     } catch (err) {
       if (!this.failed) this.session.defer(`ROLLBACK TO SAVEPOINT ${name}`);
@@ -91,6 +110,17 @@ export class PipelinedWriteTx<R> implements WriteTx {
   }
 
   async commit(): Promise<void> {
+    if (this.optimistic) {
+      // Every write answers before COMMIT is sent: after any failure nothing is committed.
+      const earlier = this.failed ?? this.databaseFailed;
+      if (earlier) throw new WriteTxRedo(earlier.error);
+      try {
+        await this.session.flush();
+      } catch (err) {
+        throw new WriteTxRedo(err);
+      }
+      this.check(); // a control statement of that flush failed
+    }
     this.check();
     this.session.defer('COMMIT');
     this.checkCommit(await this.session.flush());
@@ -123,7 +153,12 @@ export interface WriterOps<W extends PipelinedWriter<R>, R> {
  * One writer transaction: begin with the lock (a stale reused connection is replaced once),
  * run fn, commit; on failure roll back, or drop the connection when even that is in doubt.
  */
-export async function runWriterTx<W extends PipelinedWriter<R>, R, T>(ops: WriterOps<W, R>, fn: (tx: WriteTx) => Promise<T>, reused: () => boolean): Promise<T> {
+export async function runWriterTx<W extends PipelinedWriter<R>, R, T>(
+  ops: WriterOps<W, R>,
+  fn: (tx: WriteTx) => Promise<T>,
+  reused: () => boolean,
+  options: WriteTxOptions = {},
+): Promise<T> {
   let writer: W;
   for (let attempt = 0; ; attempt++) {
     const wasReused = reused();
@@ -138,7 +173,7 @@ export async function runWriterTx<W extends PipelinedWriter<R>, R, T>(ops: Write
       if (!(attempt === 0 && wasReused && ops.isClosedUnderUs(err))) throw err;
     }
   }
-  const tx = new PipelinedWriteTx<R>(writer.session, ops.checkCommit);
+  const tx = new PipelinedWriteTx<R>(writer.session, ops.checkCommit, options.optimistic === true);
   try {
     const result = await fn(tx);
     await tx.commit();

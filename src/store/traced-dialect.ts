@@ -11,7 +11,7 @@
 // With recording off a call costs one check on top of the dialect's own.
 import { SpanKind, trace } from '@opentelemetry/api';
 import { inChildSpan, spansRecorded } from '../telemetry/tracing.ts';
-import type { Dialect, DialectCapabilities, ReadTx, SqlParam, WriteTx } from './dialect.ts';
+import type { Dialect, DialectCapabilities, ReadTx, SqlParam, WriteTx, WriteTxOptions } from './dialect.ts';
 import type { SqlText } from './sql-text.ts';
 
 /** OpenTelemetry's db.system values. */
@@ -76,10 +76,10 @@ export class TracedDialect implements Dialect {
     return this.span(`read transaction ${this.leaf}`, SpanKind.INTERNAL, 'read transaction', () => this.inner.readTx((tx) => fn(this.tracedRead(tx))));
   }
 
-  writeTx<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
-    if (!spansRecorded()) return this.inner.writeTx(fn);
+  writeTx<T>(fn: (tx: WriteTx) => Promise<T>, options?: WriteTxOptions): Promise<T> {
+    if (!spansRecorded()) return this.inner.writeTx(fn, options);
     // One wrapper per transaction: the store keys per-transaction state on the tx object.
-    return this.span(`write transaction ${this.leaf}`, SpanKind.INTERNAL, 'write transaction', () => this.inner.writeTx((tx) => fn(this.tracedWrite(tx))));
+    return this.span(`write transaction ${this.leaf}`, SpanKind.INTERNAL, 'write transaction', () => this.inner.writeTx((tx) => fn(this.tracedWrite(tx)), options));
   }
 
   private span<T>(name: string, kind: SpanKind, operation: string, fn: () => Promise<T>, extra?: Attributes): Promise<T> {

@@ -10,7 +10,7 @@
 // dead connection is replaced by the next transaction; idle connections' errors are caught;
 // every command has a watchdog (mysql-session.ts, watched()).
 import mysql from 'mysql2';
-import type { Dialect, ReadTx, SqlParam, WriteTx } from '../../dialect.ts';
+import type { Dialect, ReadTx, SqlParam, WriteTx, WriteTxOptions } from '../../dialect.ts';
 import { runWriterTx, type WriterOps } from '../../pipelined-write-tx.ts';
 import { SerialLock } from '../../serial-lock.ts';
 import type { SqlText } from '../../sql-text.ts';
@@ -60,7 +60,7 @@ interface Writer {
 
 export class MysqlDialect implements Dialect {
   readonly kind = 'mysql' as const;
-  readonly capabilities = { singleWriter: true, schemaOnOpen: true };
+  readonly capabilities = { singleWriter: true, schemaOnOpen: true, optimisticWrites: true };
   private pool: mysql.Pool | null = null;
   /** The writer connection; replaced when it dies. Guarded by writeLock. */
   private writer: Writer | null = null;
@@ -272,8 +272,8 @@ export class MysqlDialect implements Dialect {
     watched(conn, this.clientTimeoutMs, (cb) => conn.query('COMMIT', cb)).catch(() => killConnection(conn));
   }
 
-  writeTx<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
-    return this.writeLock.run(() => runWriterTx(this.writerOps, fn, () => this.writer?.alive === true));
+  writeTx<T>(fn: (tx: WriteTx) => Promise<T>, options?: WriteTxOptions): Promise<T> {
+    return this.writeLock.run(() => runWriterTx(this.writerOps, fn, () => this.writer?.alive === true, options));
   }
 
   /** How this database begins, locks and rolls back the writer's transaction (pipelined-write-tx.ts). */

@@ -8,7 +8,7 @@
 // connection is replaced by the next transaction; idle connections' errors are caught; every
 // query has a server-side and a client-side timeout.
 import pg from 'pg';
-import type { Dialect, ReadTx, SqlParam, WriteTx } from '../../dialect.ts';
+import type { Dialect, ReadTx, SqlParam, WriteTx, WriteTxOptions } from '../../dialect.ts';
 import { runWriterTx, type WriterOps } from '../../pipelined-write-tx.ts';
 import { SerialLock } from '../../serial-lock.ts';
 import type { SqlText } from '../../sql-text.ts';
@@ -80,7 +80,7 @@ interface Writer {
 
 export class PostgresDialect implements Dialect {
   readonly kind = 'postgres' as const;
-  readonly capabilities = { singleWriter: true, schemaOnOpen: true, maxGroupCommit: 64 };
+  readonly capabilities = { singleWriter: true, schemaOnOpen: true, maxGroupCommit: 64, optimisticWrites: true };
   private pool: pg.Pool | null = null;
   /** The writer connection; replaced when it dies. Guarded by writeLock. */
   private writer: Writer | null = null;
@@ -261,8 +261,8 @@ export class PostgresDialect implements Dialect {
     client.query('COMMIT').catch(() => undefined);
   }
 
-  writeTx<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
-    return this.writeLock.run(() => runWriterTx(this.writerOps, fn, () => this.writer?.alive === true));
+  writeTx<T>(fn: (tx: WriteTx) => Promise<T>, options?: WriteTxOptions): Promise<T> {
+    return this.writeLock.run(() => runWriterTx(this.writerOps, fn, () => this.writer?.alive === true, options));
   }
 
   /** How this database begins, locks and rolls back the writer's transaction (pipelined-write-tx.ts). */

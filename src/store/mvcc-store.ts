@@ -177,27 +177,46 @@ export class MvccStore implements LeafStore {
     this.heads?.disable();
     this.recent = null;
     this.heads = null;
+    this.scheduleRebuild();
   }
 
+  private rebuilding = false;
+
   /**
-   * Caches from scratch, once every revision in doubt is settled. The leaf's head is read inside
-   * a write transaction and the caches are installed at its commit, so no commit can fall
-   * between the two (a commit before is in the log below the floor, one after reaches them).
+   * Caches from scratch, once every revision in doubt is settled, retried until the leaf
+   * answers. The leaf's head is read inside a write transaction and the caches are installed at
+   * its commit, so no commit falls between the two (one before is in the log below the floor,
+   * one after reaches them); a commit failure meanwhile voids the attempt.
    */
-  private rebuildCaches(): void {
-    if (!this.allocator.soleWriter || !this.writes || this.closed) return;
-    const failures = this.commitFailures;
-    let head = 0;
-    this.write(
-      async (tx) => {
-        head = Number((await tx.get<{ rev: number | null }>(this.sql.headRev))?.rev ?? 0);
-      },
-      () => {
-        if (failures !== this.commitFailures || this.unsettled > 0) return;
-        this.recent = new RecentEvents(head);
-        this.heads = new HeadCache(head);
-      },
-    ).catch(() => undefined); // the next settled failure tries again
+  private scheduleRebuild(): void {
+    if (this.rebuilding || !this.allocator.soleWriter || !this.writes) return;
+    this.rebuilding = true;
+    void (async () => {
+      for (let delay = 100; !this.closed; delay = Math.min(delay * 2, 5000)) {
+        await new Promise((r) => setTimeout(r, delay).unref());
+        if (this.closed || this.unsettled > 0) continue;
+        const failures = this.commitFailures;
+        let head = 0;
+        let installed = false;
+        try {
+          await this.write(
+            async (tx) => {
+              head = Number((await tx.get<{ rev: number | null }>(this.sql.headRev))?.rev ?? 0);
+            },
+            () => {
+              if (failures !== this.commitFailures || this.unsettled > 0) return;
+              this.recent = new RecentEvents(head);
+              this.heads = new HeadCache(head);
+              installed = true;
+            },
+          );
+        } catch {
+          continue; // the leaf is still down
+        }
+        if (installed) break;
+      }
+      this.rebuilding = false;
+    })();
   }
 
   /** What the txn executor may take from the head cache in this transaction (TxnEnv.known/wrote). */
@@ -303,7 +322,7 @@ export class MvccStore implements LeafStore {
         }
       }
     } finally {
-      if (--this.unsettled === 0) this.rebuildCaches();
+      this.unsettled--;
     }
   }
 

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { status as Code } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryAllocator } from '../../../src/revision/memory-allocator.ts';
+import type { Dialect } from '../../../src/store/dialect.ts';
 import { MvccStore } from '../../../src/store/mvcc-store.ts';
 import { EventType, type TxnRequest } from '../../../src/store/types.ts';
 import { b, ctx, del, failure, put, range, txn } from './requests.ts';
@@ -232,6 +233,44 @@ for (const backend of DIALECTS) {
       const [, recreated] = await Promise.all([store.txn(txn(del('w/k')), ctx), store.txn(txn(put('w/k', 'again')), ctx)]);
       const kv = (await store.range(range('w/k'), await allocator.current())).kvs[0];
       expect(kv).toMatchObject({ version: 1, create_revision: recreated.rev, mod_revision: recreated.rev });
+    });
+
+    it('a commit that fails drops the sole writer caches; they come back by themselves and agree with the database', async () => {
+      // The same leaf through a dialect whose next transaction fails right before its COMMIT,
+      // as a connection lost at that moment would (rolled back, but the store cannot know).
+      let failNext = false;
+      const faulty: Dialect = Object.create(leaf.dialect);
+      faulty.writeTx = (fn, options) =>
+        leaf.dialect.writeTx(async (tx) => {
+          const result = await fn(tx);
+          if (failNext) {
+            failNext = false;
+            throw Object.assign(new Error('injected: connection reset before COMMIT'), { code: 'ECONNRESET' });
+          }
+          return result;
+        }, options);
+      const faultyStore = new MvccStore('leaf', faulty, allocator, { tablePrefix: leaf.tablePrefix });
+      await faultyStore.open();
+      try {
+        const caches = faultyStore as unknown as { heads: object | null; recent: object | null };
+        await faultyStore.txn(txn(put('x/a', '1')), ctx);
+        failNext = true;
+        await expect(faultyStore.txn(txn(put('x/a', 'lost')), ctx)).rejects.toThrow();
+        expect(caches.heads).toBeNull();
+        for (let i = 0; i < 200 && (caches.heads === null || caches.recent === null); i++) await new Promise((r) => setTimeout(r, 25));
+        expect(caches.heads).not.toBeNull();
+        expect(caches.recent).not.toBeNull();
+        const from = await allocator.current();
+        await faultyStore.txn(txn(put('x/a', '2'), put('x/b', '1')), ctx);
+        await faultyStore.txn(txn(del('x/b')), ctx);
+        const head = await allocator.current();
+        const logOnly = new MvccStore('leaf', leaf.dialect, Object.assign(Object.create(allocator), { soleWriter: false }), { tablePrefix: leaf.tablePrefix });
+        for (const key of ['x/a', 'x/b']) expect(await faultyStore.range(range(key), head), key).toEqual(await logOnly.range(range(key), head));
+        expect((await faultyStore.range(range('x/a'), head)).kvs[0].value.toString()).toBe('2');
+        expect(await faultyStore.events(from, head, 100)).toEqual(await logOnly.events(from, head, 100));
+      } finally {
+        await faultyStore.close();
+      }
     });
 
     it('leases: saved, listed, keys attached, revoked in one revision, deleted', async () => {

@@ -19,6 +19,13 @@ export const TreeMetadata = {
 /** More hops than this is a routing loop (a child routing back up), not a deep tree. */
 export const MAX_HOPS = 16;
 
+/** The identity part of a response header (cluster, member, raft term). */
+export interface ResponseIdentity {
+  cluster_id: number;
+  member_id: number;
+  raft_term: number;
+}
+
 export interface CallContext {
   /** The incoming RPC's server span: calls to children continue its trace. */
   span: Span | null;
@@ -29,6 +36,11 @@ export interface CallContext {
   deadline: grpc.Deadline | null;
   /** Runs `cb` if the caller cancels or goes away; returns the unsubscribe function. */
   onCancel: ((cb: () => void) => () => void) | null;
+  /**
+   * The header identity this request's answer is passed on with, when a parent said so on its
+   * Forward stream (forward-stream.ts): answered with it, the parent passes the bytes on as they are.
+   */
+  identity?: ResponseIdentity | null;
 }
 
 /** For work a node starts itself (lease expiry, compaction of its own leaves, tests). */
@@ -62,8 +74,8 @@ export function describeLoop(err: EtcdError, child: string, key: Buffer | undefi
   return new EtcdError(err.code, `${err.message}; routed ${what} to child node ${child}`);
 }
 
-export function incomingContext(metadata: grpc.Metadata, span: Span | null, deadline: grpc.Deadline | null, onCancel: CallContext['onCancel']): CallContext {
-  return { span, hops: hopsOf(metadata), readIndex: intHeader(metadata, TreeMetadata.readIndex), deadline, onCancel };
+export function incomingContext(metadata: grpc.Metadata, span: Span | null, deadline: grpc.Deadline | null, onCancel: CallContext['onCancel'], identity: ResponseIdentity | null = null): CallContext {
+  return { span, hops: hopsOf(metadata), readIndex: intHeader(metadata, TreeMetadata.readIndex), deadline, onCancel, identity };
 }
 
 /** Metadata for a call to a child: one more hop, the trace (`span` = the client span), a read index. */

@@ -162,7 +162,7 @@ export class ChildConnection {
     const metadata = childMetadata(ctx, span, readIndex);
     const path = codecOf(service, method).path;
     const sent = service !== 'Tree' && !ep.forward.unsupported
-      ? ep.forward.call(path, serialize(request), metadata, ctx.deadline, ctx.onCancel).then(deserialize, (err: Error) => {
+      ? ep.forward.call(path, serialize(request), metadata, ctx.deadline, ctx.onCancel, ctx.identity ?? null).then(deserialize, (err: Error) => {
           if (err instanceof ForwardUnsupported) return this.unaryCall(ep, path, serialize, deserialize, request, metadata, ctx);
           throw err instanceof EtcdError ? childError(this.spec.name, err) : err;
         })

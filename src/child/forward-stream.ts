@@ -6,6 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { EtcdError } from '../etcd/errors.ts';
 import type { ForwardReply, ForwardRequest } from '../etcd/forward-service.ts';
+import type { ResponseIdentity } from './call-context.ts';
 import { treeService } from '../etcd/proto/load.ts';
 
 /** The child predates the Forward method: nothing was executed; use unary calls. */
@@ -43,7 +44,14 @@ export class ForwardStream {
   ) {}
 
   /** Sends one call; resolves with the child's encoded response, rejects with its error. */
-  call(method: string, request: Buffer, metadata: grpc.Metadata, deadline: grpc.Deadline | null, onCancel: ((cb: () => void) => () => void) | null): Promise<Buffer> {
+  call(
+    method: string,
+    request: Buffer,
+    metadata: grpc.Metadata,
+    deadline: grpc.Deadline | null,
+    onCancel: ((cb: () => void) => () => void) | null,
+    identity: ResponseIdentity | null = null,
+  ): Promise<Buffer> {
     const stream = this.open();
     this.lastId = this.lastId >= 0xffffffff ? 1 : this.lastId + 1;
     const id = this.lastId;
@@ -79,7 +87,7 @@ export class ForwardStream {
         timer = setTimeout(() => abandon(new EtcdError(grpc.status.DEADLINE_EXCEEDED, 'context deadline exceeded')), timeoutMs);
       }
       stopListening = onCancel?.(() => abandon(new EtcdError(grpc.status.CANCELLED, 'context canceled'))) ?? undefined;
-      stream.write({ id, method, request, metadata: fieldsOf(metadata), timeout_ms: timeoutMs, cancel: false });
+      stream.write({ id, method, request, metadata: fieldsOf(metadata), timeout_ms: timeoutMs, cancel: false, identity });
     });
   }
 

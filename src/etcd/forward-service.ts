@@ -3,6 +3,7 @@
 // the same call arriving on its own (same handler, span, metrics, metadata, deadline and
 // cancellation) and answered by id as soon as it finishes, in any order.
 import * as grpc from '@grpc/grpc-js';
+import type { ResponseIdentity } from '../child/call-context.ts';
 import type { IncomingCall } from './rpc-handler.ts';
 import type { StreamTracker } from './lease-service.ts';
 
@@ -13,6 +14,7 @@ export interface ForwardRequest {
   metadata: Record<string, string>;
   timeout_ms: number;
   cancel: boolean;
+  identity?: ResponseIdentity | null;
 }
 
 export interface ForwardReply {
@@ -85,6 +87,7 @@ export function forwardHandler(methods: ReadonlyMap<string, ForwardableMethod>, 
       const incoming: IncomingCall = {
         metadata,
         deadline: msg.timeout_ms > 0 ? new Date(Date.now() + msg.timeout_ms) : null,
+        identity: msg.identity ?? null,
         onCancel: (cb) => {
           listeners.add(cb);
           return () => void listeners.delete(cb);

@@ -3,7 +3,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Router } from '../router/router.ts';
 import { isTxnReadOnly } from '../store/txn-executor.ts';
 import type { DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from '../store/types.ts';
-import type { CallContext } from '../child/call-context.ts';
+import type { CallContext, ResponseIdentity } from '../child/call-context.ts';
 import { Errors } from './errors.ts';
 import { reheaded } from './pass-through-reply.ts';
 import type { HeaderFn } from './header.ts';
@@ -20,10 +20,19 @@ export function kvService(router: Router, header: HeaderFn, limits: KvLimits): g
   const checkSize = (req: object) => {
     if (requestSize(req) > limits.maxRequestBytes) throw Errors.requestTooLarge();
   };
-  // A request that goes whole to one child is answered with the child's bytes, re-headed.
+  // This node's header identity, or the one a parent asked its answers to carry.
+  const own = header(0);
+  const ownIdentity: ResponseIdentity = { cluster_id: own.cluster_id ?? 0, member_id: own.member_id ?? 0, raft_term: own.raft_term ?? 0 };
+  const headerFor = (ctx: CallContext): HeaderFn => {
+    const identity = ctx.identity;
+    return identity ? (revision) => ({ cluster_id: identity.cluster_id, member_id: identity.member_id, revision, raft_term: identity.raft_term }) : header;
+  };
+  // A request that goes whole to one child is answered with the child's bytes, re-headed. The
+  // child is asked to answer with the identity this node answers with: then re-heading finds the
+  // header right and passes the bytes on without copying them.
   const passThrough = async (method: 'Range' | 'Put' | 'DeleteRange' | 'Txn', req: RangeRequest | PutRequest | DeleteRangeRequest | TxnRequest, ctx: CallContext) => {
-    const bytes = await router.forwardWhole(method, req, ctx);
-    return bytes ? reheaded(bytes, header) : null;
+    const bytes = await router.forwardWhole(method, req, ctx.identity ? ctx : { ...ctx, identity: ownIdentity });
+    return bytes ? reheaded(bytes, headerFor(ctx)) : null;
   };
   return {
     Range: unaryHandler('/etcdserverpb.KV/Range', async (req: RangeRequest, ctx) => {
@@ -31,7 +40,7 @@ export function kvService(router: Router, header: HeaderFn, limits: KvLimits): g
       const forwarded = await passThrough('Range', req, ctx);
       if (forwarded) return forwarded;
       const res = await router.range(req, ctx);
-      return { ...res, header: header(res.header.revision) };
+      return { ...res, header: headerFor(ctx)(res.header.revision) };
     }),
     Put: unaryHandler('/etcdserverpb.KV/Put', async (req: PutRequest, ctx) => {
       checkPut(req);
@@ -39,7 +48,7 @@ export function kvService(router: Router, header: HeaderFn, limits: KvLimits): g
       const forwarded = await passThrough('Put', req, ctx);
       if (forwarded) return forwarded;
       const res = await router.put(req, ctx);
-      return { ...res, header: header(res.header.revision) };
+      return { ...res, header: headerFor(ctx)(res.header.revision) };
     }),
     DeleteRange: unaryHandler('/etcdserverpb.KV/DeleteRange', async (req: DeleteRangeRequest, ctx) => {
       checkDelete(req);
@@ -47,7 +56,7 @@ export function kvService(router: Router, header: HeaderFn, limits: KvLimits): g
       const forwarded = await passThrough('DeleteRange', req, ctx);
       if (forwarded) return forwarded;
       const res = await router.deleteRange(req, ctx);
-      return { ...res, header: header(res.header.revision) };
+      return { ...res, header: headerFor(ctx)(res.header.revision) };
     }),
     Txn: unaryHandler('/etcdserverpb.KV/Txn', async (req: TxnRequest, ctx) => {
       checkTxn(req, limits.maxTxnOps);
@@ -55,11 +64,11 @@ export function kvService(router: Router, header: HeaderFn, limits: KvLimits): g
       const forwarded = await passThrough('Txn', req, ctx);
       if (forwarded) return forwarded;
       const { response } = await router.txn(req, ctx);
-      return { ...response, header: header(response.header.revision) };
+      return { ...response, header: headerFor(ctx)(response.header.revision) };
     }),
     Compact: unaryHandler('/etcdserverpb.KV/Compact', async (req: { revision: number; physical: boolean }, ctx) => {
       const current = await router.compact(req.revision, req.physical, ctx);
-      return { header: header(current) };
+      return { header: headerFor(ctx)(current) };
     }),
   };
 }

@@ -29,6 +29,7 @@ export function reheaded(bytes: Buffer, header: HeaderFn): PassThroughReply {
   codec ??= { encode: encoderFor('etcdserverpb.ResponseHeader'), decode: decoderFor('etcdserverpb.ResponseHeader') };
   let revision = 0;
   let rest = bytes;
+  let theirs: Buffer | null = null;
   if (bytes[0] === HEADER_TAG) {
     let length = 0;
     let pos = 1;
@@ -37,9 +38,12 @@ export function reheaded(bytes: Buffer, header: HeaderFn): PassThroughReply {
       length |= (b & 0x7f) << shift;
       if (b < 0x80) break;
     }
-    revision = (codec.decode(bytes.subarray(pos, pos + length)) as { revision: number }).revision;
+    theirs = bytes.subarray(pos, pos + length);
+    revision = (codec.decode(theirs) as { revision: number }).revision;
     rest = bytes.subarray(pos + length);
   }
   const mine = codec.encode(header(revision));
+  // The child answered with this node's identity already: pass the bytes on as they are.
+  if (theirs?.equals(mine)) return new PassThroughReply(bytes);
   return new PassThroughReply(Buffer.concat([Buffer.from([HEADER_TAG, ...varint(mine.length)]), mine, rest]));
 }

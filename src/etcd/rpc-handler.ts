@@ -1,7 +1,7 @@
 // The one wrapper every unary handler goes through: server span, metrics, error mapping and
 // logging of unexpected errors (once, with the trace id).
 import type * as grpc from '@grpc/grpc-js';
-import { incomingContext, type CallContext } from '../child/call-context.ts';
+import { incomingContext, type CallContext, type ResponseIdentity } from '../child/call-context.ts';
 import { log } from '../telemetry/logger.ts';
 import { observeRpc, startRpc } from '../telemetry/metrics.ts';
 import { spanLogFields, traceUnary } from '../telemetry/tracing.ts';
@@ -26,6 +26,8 @@ export interface IncomingCall {
   metadata: grpc.Metadata;
   deadline: grpc.Deadline | null;
   onCancel: CallContext['onCancel'];
+  /** From a Forward stream: the header identity to answer with (CallContext.identity). */
+  identity?: ResponseIdentity | null;
 }
 
 /** A gRPC unary handler that can also be invoked without a gRPC call (forward-service.ts). */
@@ -44,7 +46,7 @@ export function unaryHandler<Req extends object, Res>(
     // log line of an unexpected error carries the trace id.
     return traceUnary(fullMethod, incoming.metadata, async (span) => {
       try {
-        return await handle(request, incomingContext(incoming.metadata, span, incoming.deadline, incoming.onCancel));
+        return await handle(request, incomingContext(incoming.metadata, span, incoming.deadline, incoming.onCancel, incoming.identity ?? null));
       } catch (err) {
         const status = toGrpcError(err);
         if (status.unexpected) log.error({ err, method: fullMethod, ...spanLogFields(span) }, 'request failed unexpectedly');

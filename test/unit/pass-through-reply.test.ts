@@ -29,4 +29,9 @@ describe('reheaded', () => {
     expect(got.header.member_id).toBe(22);
     expect(got.prev_kv.key.toString()).toBe('a');
   });
+
+  it('passes a reply that already carries this node\'s identity on as it is, without a copy', () => {
+    const child = encoderFor('etcdserverpb.RangeResponse')({ header: parentHeader(4242), kvs: [], more: false, count: 0 });
+    expect(reheaded(child, parentHeader).passThrough).toBe(child);
+  });
 });

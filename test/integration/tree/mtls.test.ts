@@ -97,6 +97,12 @@ describe('mTLS between nodes, per child', () => {
     const s = await root.kv.put({ key: b(`${SECURE}default/a`), value: b('secret') });
     const p = await root.kv.put({ key: b('/registry/pods/default/a'), value: b('pod') });
     expect(await keysAt(root, SECURE)).toEqual([`${SECURE}default/a=secret`]);
+    // Answers passed on from a child carry the root's identity, not the child's.
+    const rootMember = (await root.cluster.memberList({})).header.member_id;
+    const childMember = (await plainDirect.cluster.memberList({})).header.member_id;
+    expect(rootMember).not.toEqual(childMember);
+    expect(s.header.member_id).toEqual(rootMember);
+    expect((await root.kv.range({ key: b('/registry/pods/default/a') })).header.member_id).toEqual(rootMember);
     // Each key is in its own child.
     expect(await keysAt(secureDirect, '/registry/')).toEqual([`${SECURE}default/a=secret`]);
     expect(await keysAt(plainDirect, '/registry/')).toEqual(['/registry/pods/default/a=pod']);

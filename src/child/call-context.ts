@@ -4,6 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Span } from '@opentelemetry/api';
 import { EtcdError } from '../etcd/errors.ts';
+import type { ResponseHeader } from '../store/types.ts';
 import { injectSpan } from '../telemetry/tracing.ts';
 
 /** gRPC metadata keys of the tree protocol. */
@@ -20,11 +21,7 @@ export const TreeMetadata = {
 export const MAX_HOPS = 16;
 
 /** The identity part of a response header (cluster, member, raft term). */
-export interface ResponseIdentity {
-  cluster_id: number;
-  member_id: number;
-  raft_term: number;
-}
+export type ResponseIdentity = Required<Omit<ResponseHeader, 'revision'>>;
 
 export interface CallContext {
   /** The incoming RPC's server span: calls to children continue its trace. */
@@ -78,11 +75,25 @@ export function incomingContext(metadata: grpc.Metadata, span: Span | null, dead
   return { span, hops: hopsOf(metadata), readIndex: intHeader(metadata, TreeMetadata.readIndex), deadline, onCancel, identity };
 }
 
-/** Metadata for a call to a child: one more hop, the trace (`span` = the client span), a read index. */
+/**
+ * The metadata of a call to a child, as plain fields: one more hop, the trace (`span` = the
+ * client span), a read index. A Forward message carries them as they are (forward-stream.ts).
+ */
+export function childFields(ctx: CallContext, span: Span | null, readIndex = 0): Record<string, string> {
+  const fields: Record<string, string> = { [TreeMetadata.hops]: String(ctx.hops + 1) };
+  if (readIndex > 0) fields[TreeMetadata.readIndex] = String(readIndex);
+  if (span) injectSpan(fields, span);
+  return fields;
+}
+
+/** Fields as gRPC metadata (a unary call, a Watch stream, a call that came on a Forward stream). */
+export function metadataOf(fields: Record<string, string>): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  for (const [key, value] of Object.entries(fields)) metadata.set(key, value);
+  return metadata;
+}
+
+/** gRPC metadata for a call to a child (see childFields). */
 export function childMetadata(ctx: CallContext, span: Span | null, readIndex = 0): grpc.Metadata {
-  const md = new grpc.Metadata();
-  md.set(TreeMetadata.hops, String(ctx.hops + 1));
-  if (readIndex > 0) md.set(TreeMetadata.readIndex, String(readIndex));
-  if (span) injectSpan(md, span);
-  return md;
+  return metadataOf(childFields(ctx, span, readIndex));
 }

@@ -10,7 +10,7 @@ import type { MvccEvent } from '../store/types.ts';
 import { clientConstructor, encoderFor, treeService, type ServiceName } from '../etcd/proto/load.ts';
 import { endRpcSpan, startClientSpan } from '../telemetry/tracing.ts';
 import type { NodeBackend } from '../topology/backend-spec.ts';
-import { childMetadata, describeLoop, type CallContext } from './call-context.ts';
+import { childFields, describeLoop, metadataOf, type CallContext } from './call-context.ts';
 import { ForwardStream, ForwardUnsupported } from './forward-stream.ts';
 
 type Service = ServiceName | 'Tree';
@@ -26,9 +26,16 @@ interface Endpoint {
 
 interface MethodCodec {
   path: string;
+  /** The CLIENT span's name and attributes: "etcdserverpb.KV/Range". */
+  service: string;
+  method: string;
+  /** etcd calls travel on the Forward stream; the tree service's own calls are unary. */
+  forwarded: boolean;
   serialize(message: object): Buffer;
   deserialize(bytes: Buffer): unknown;
 }
+
+const keepEncoded = (bytes: Buffer) => bytes;
 
 const codecs = new Map<string, MethodCodec>();
 
@@ -45,6 +52,9 @@ function codecOf(service: Service, method: string): MethodCodec {
     const requestType = (def as unknown as { requestType: { type: { name: string } } }).requestType.type.name;
     codec = {
       path: def.path,
+      service: `${service === 'Tree' ? 'etcdtree.v1' : 'etcdserverpb'}.${service}`,
+      method,
+      forwarded: service !== 'Tree',
       serialize: service === 'Tree' ? (def.requestSerialize as MethodCodec['serialize']) : encoderFor(`etcdserverpb.${requestType}`),
       deserialize: def.responseDeserialize,
     };
@@ -113,7 +123,10 @@ export class ChildConnection {
       const target = new URL(url).host;
       const channel = new grpc.Channel(target, creds, CHANNEL_OPTIONS);
       const client = new grpc.Client(target, creds, { channelOverride: channel });
-      const forward = new ForwardStream(client, (status) => this.streamBroken(status));
+      // A stream that ends under its calls: they fail as on a lost connection.
+      const forward = new ForwardStream(client, (status) =>
+        childError(this.spec.name, { code: grpc.status.UNAVAILABLE, message: status.code === grpc.status.OK ? 'its forward stream ended' : status.details }),
+      );
       return { url, channel, client, forward };
     });
   }
@@ -138,35 +151,24 @@ export class ChildConnection {
   /** One unary call to the child, inside a CLIENT span, with the request's metadata, deadline and cancellation. */
   unary<Res>(service: Service, method: string, request: object, ctx: CallContext, readIndex = 0, key?: Buffer): Promise<Res> {
     const codec = codecOf(service, method);
-    return this.call<Res>(service, method, codec.serialize, codec.deserialize as (b: Buffer) => Res, request, ctx, readIndex, key);
+    return this.call(codec, codec.deserialize as (b: Buffer) => Res, request, ctx, readIndex, key);
   }
 
   /** Like unary, but the answer stays encoded: the parent passes it on as it came. */
   unaryEncoded(service: ServiceName, method: string, request: object, ctx: CallContext, readIndex = 0, key?: Buffer): Promise<Buffer> {
-    return this.call<Buffer>(service, method, codecOf(service, method).serialize, (b) => b, request, ctx, readIndex, key);
+    return this.call(codecOf(service, method), keepEncoded, request, ctx, readIndex, key);
   }
 
-  private call<Res>(
-    service: Service,
-    method: string,
-    serialize: (message: object) => Buffer,
-    deserialize: (bytes: Buffer) => Res,
-    request: object,
-    ctx: CallContext,
-    readIndex: number,
-    key: Buffer | undefined,
-  ): Promise<Res> {
+  private call<Res>(codec: MethodCodec, deserialize: (bytes: Buffer) => Res, request: object, ctx: CallContext, readIndex: number, key: Buffer | undefined): Promise<Res> {
     const ep = this.pick();
-    const qualified = `${service === 'Tree' ? 'etcdtree.v1' : 'etcdserverpb'}.${service}`;
-    const span = startClientSpan(`${qualified}/${method}`, ctx.span, { 'rpc.system': 'grpc', 'rpc.service': qualified, 'rpc.method': method, 'etcd_tree.child': this.spec.name, 'server.address': ep.url });
-    const metadata = childMetadata(ctx, span, readIndex);
-    const path = codecOf(service, method).path;
-    const sent = service !== 'Tree' && !ep.forward.unsupported
-      ? ep.forward.call(path, serialize(request), metadata, ctx.deadline, ctx.onCancel, ctx.identity ?? null).then(deserialize, (err: Error) => {
-          if (err instanceof ForwardUnsupported) return this.unaryCall(ep, path, serialize, deserialize, request, metadata, ctx);
+    const span = startClientSpan(`${codec.service}/${codec.method}`, ctx.span, { 'rpc.system': 'grpc', 'rpc.service': codec.service, 'rpc.method': codec.method, 'etcd_tree.child': this.spec.name, 'server.address': ep.url });
+    const fields = childFields(ctx, span, readIndex);
+    const sent = codec.forwarded && !ep.forward.unsupported
+      ? ep.forward.call(codec.path, codec.serialize(request), fields, ctx.deadline, ctx.onCancel, ctx.identity ?? null).then(deserialize, (err: Error) => {
+          if (err instanceof ForwardUnsupported) return this.unaryCall(ep, codec, deserialize, request, fields, ctx);
           throw err instanceof EtcdError ? childError(this.spec.name, err) : err;
         })
-      : this.unaryCall(ep, path, serialize, deserialize, request, metadata, ctx);
+      : this.unaryCall(ep, codec, deserialize, request, fields, ctx);
     return sent.then(
       (res) => {
         endRpcSpan(span);
@@ -181,18 +183,11 @@ export class ChildConnection {
   }
 
   /** A call of its own (tree-service calls, and children that predate Forward). */
-  private unaryCall<Res>(
-    ep: Endpoint,
-    path: string,
-    serialize: (message: object) => Buffer,
-    deserialize: (bytes: Buffer) => Res,
-    request: object,
-    metadata: grpc.Metadata,
-    ctx: CallContext,
-  ): Promise<Res> {
+  private unaryCall<Res>(ep: Endpoint, codec: MethodCodec, deserialize: (bytes: Buffer) => Res, request: object, fields: Record<string, string>, ctx: CallContext): Promise<Res> {
     return new Promise<Res>((resolve, reject) => {
+      const options = ctx.deadline ? { deadline: ctx.deadline } : {};
       const call = withoutStackTrace(() =>
-        ep.client.makeUnaryRequest(path, serialize, deserialize, request, metadata, ctx.deadline ? { deadline: ctx.deadline } : {}, (err, res) => {
+        ep.client.makeUnaryRequest(codec.path, codec.serialize, deserialize, request, metadataOf(fields), options, (err, res) => {
           stopListening?.();
           if (err) reject(childError(this.spec.name, err));
           else resolve(res as Res);
@@ -200,12 +195,6 @@ export class ChildConnection {
       );
       const stopListening = ctx.onCancel?.(() => call.cancel());
     });
-  }
-
-  /** What the calls waiting on a Forward stream fail with when it ends under them. */
-  private streamBroken(status: grpc.StatusObject): EtcdError {
-    const details = status.code === grpc.status.OK ? 'its forward stream ended' : status.details;
-    return new EtcdError(grpc.status.UNAVAILABLE, `etcd-tree: child node ${this.spec.name} unavailable: ${details}`);
   }
 
   /** A Watch stream to the child (one per child feed). */

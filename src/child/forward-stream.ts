@@ -24,12 +24,6 @@ function forwardMethod(): grpc.MethodDefinition<ForwardRequest, ForwardReply> {
   return treeService().service.Forward as grpc.MethodDefinition<ForwardRequest, ForwardReply>;
 }
 
-function fieldsOf(metadata: grpc.Metadata): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const [key, value] of Object.entries(metadata.getMap())) fields[key] = String(value);
-  return fields;
-}
-
 export class ForwardStream {
   private stream: Stream | null = null;
   private readonly pending = new Map<number, Pending>();
@@ -47,7 +41,7 @@ export class ForwardStream {
   call(
     method: string,
     request: Buffer,
-    metadata: grpc.Metadata,
+    metadata: Record<string, string>,
     deadline: grpc.Deadline | null,
     onCancel: ((cb: () => void) => () => void) | null,
     identity: ResponseIdentity | null = null,
@@ -87,7 +81,7 @@ export class ForwardStream {
         timer = setTimeout(() => abandon(new EtcdError(grpc.status.DEADLINE_EXCEEDED, 'context deadline exceeded')), timeoutMs);
       }
       stopListening = onCancel?.(() => abandon(new EtcdError(grpc.status.CANCELLED, 'context canceled'))) ?? undefined;
-      stream.write({ id, method, request, metadata: fieldsOf(metadata), timeout_ms: timeoutMs, cancel: false, identity });
+      stream.write({ id, method, request, metadata, timeout_ms: timeoutMs, cancel: false, identity });
     });
   }
 

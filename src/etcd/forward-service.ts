@@ -3,7 +3,7 @@
 // the same call arriving on its own (same handler, span, metrics, metadata, deadline and
 // cancellation) and answered by id as soon as it finishes, in any order.
 import * as grpc from '@grpc/grpc-js';
-import type { ResponseIdentity } from '../child/call-context.ts';
+import { metadataOf, type ResponseIdentity } from '../child/call-context.ts';
 import type { IncomingCall } from './rpc-handler.ts';
 import type { StreamTracker } from './lease-service.ts';
 
@@ -35,12 +35,6 @@ const NO_BYTES = Buffer.alloc(0);
 
 function failure(id: number, code: grpc.status, message: string): ForwardReply {
   return { id, code, message, response: NO_BYTES };
-}
-
-function metadataOf(fields: Record<string, string>): grpc.Metadata {
-  const metadata = new grpc.Metadata();
-  for (const [key, value] of Object.entries(fields)) metadata.set(key, value);
-  return metadata;
 }
 
 export function forwardHandler(methods: ReadonlyMap<string, ForwardableMethod>, track: StreamTracker): grpc.handleBidiStreamingCall<ForwardRequest, ForwardReply> {

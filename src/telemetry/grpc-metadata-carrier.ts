@@ -33,7 +33,10 @@ export function injectContext(metadata: grpc.Metadata): void {
   propagation.inject(context.active(), metadata, metadataSetter);
 }
 
-/** Writes a given span's `traceparent`/`tracestate` (works without a context manager). */
-export function injectSpan(metadata: grpc.Metadata, span: Span): void {
-  propagation.inject(trace.setSpan(ROOT_CONTEXT, span), metadata, metadataSetter);
+/**
+ * Writes a given span's `traceparent`/`tracestate` into plain metadata fields (works without a
+ * context manager); the fields become gRPC metadata or travel in a Forward message.
+ */
+export function injectSpan(fields: Record<string, string>, span: Span): void {
+  propagation.inject(trace.setSpan(ROOT_CONTEXT, span), fields);
 }

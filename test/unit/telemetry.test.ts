@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { metadataOf } from '../../src/child/call-context.ts';
 import { startHttpServer } from '../../src/telemetry/http-server.ts';
 import { traceFields } from '../../src/telemetry/logger.ts';
 import { observeRpc, renderMetrics, startRpc } from '../../src/telemetry/metrics.ts';
@@ -120,7 +121,7 @@ describe('tracing without an exporter (pass-through)', () => {
   });
 
   it('still gives each RPC its own span id within the caller trace', async () => {
-    const outgoing = new grpc.Metadata();
+    const outgoing: Record<string, string> = {};
     let fields: Record<string, string> = {};
     await traceUnary('/etcdserverpb.KV/Range', metadataWithTraceparent(), async (span) => {
       fields = spanLogFields(span);
@@ -132,7 +133,7 @@ describe('tracing without an exporter (pass-through)', () => {
     expect(fields.span_id).toMatch(/^[0-9a-f]{16}$/);
     expect(fields.span_id).not.toBe(PARENT_SPAN_ID);
     // The caller's sampling decision travels on unchanged.
-    expect(outgoing.get('traceparent')).toEqual([`00-${TRACE_ID}-${fields.span_id}-01`]);
+    expect(metadataOf(outgoing).get('traceparent')).toEqual([`00-${TRACE_ID}-${fields.span_id}-01`]);
   });
 
   it('starts a new trace id for requests without a traceparent', async () => {

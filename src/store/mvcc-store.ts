@@ -89,11 +89,7 @@ export class MvccStore implements LeafStore {
       this.compacted = compacted ?? 0;
       this.physicallyCompacted = (await this.meta(tx, 'compact_done')) ?? 0;
     }));
-    if (this.allocator.soleWriter && this.writes) {
-      const head = await this.headRevision();
-      this.recent = new RecentEvents(head);
-      this.heads = new HeadCache(head);
-    }
+    if (this.keepsCaches()) this.installCaches(await this.headRevision());
     // Finish a physical compaction that a stop interrupted (a failure is retried by the next one).
     if (this.physicallyCompacted < this.compacted) this.compaction = this.compactPhysically(this.compacted).catch(() => undefined);
   }
@@ -127,7 +123,12 @@ export class MvccStore implements LeafStore {
   }
 
   async headRevision(): Promise<number> {
-    return this.read(async (tx) => Number((await tx.get<{ rev: number | null }>(this.sql.headRev))?.rev ?? 0));
+    return this.read((tx) => this.headIn(tx));
+  }
+
+  /** The leaf's highest revision as a transaction sees it. */
+  private async headIn(tx: ReadTx): Promise<number> {
+    return Number((await tx.get<{ rev: number | null }>(this.sql.headRev))?.rev ?? 0);
   }
 
   compactedRevision(): number {
@@ -135,23 +136,22 @@ export class MvccStore implements LeafStore {
   }
 
   async range(req: RangeRequest, rev: number): Promise<RangeRows> {
-    const get = this.heads && isHeadGet(req);
-    if (get) {
-      const known = this.heads!.at(req.key, rev);
-      if (known) return answerGet(req, known.kv);
-    }
+    // Taken once: a failed commit may drop the cache while this read waits (it then ignores remember()).
+    const heads = this.heads && isHeadGet(req) ? this.heads : null;
+    const known = heads?.at(req.key, rev);
+    if (known) return answerGet(req, known.kv);
     const once = this.dialect.readOnce?.bind(this.dialect);
     // An explicit revision usually reads history: skip the head-only attempt.
     if (once && req.revision === 0) {
       const fast = await this.guard(() => readRangeAtHead(once, this.sql, req, rev, this.pageCounts));
       if (fast) {
         const { head, ...rows } = fast;
-        if (get && head !== undefined && !req.keys_only && !req.count_only) this.heads!.remember(req.key, rows.kvs[0] ?? null, head);
+        if (heads && head !== undefined && !req.keys_only && !req.count_only) heads.remember(req.key, rows.kvs[0] ?? null, head);
         return rows;
       }
     }
     return this.read(async (tx) => {
-      const head = Number((await tx.get<{ rev: number | null }>(this.sql.headRev))?.rev ?? 0);
+      const head = await this.headIn(tx);
       // History may have been compacted by another node since this one last looked.
       if (rev < head && rev < (await this.compactedIn(tx))) throw Errors.compacted();
       return readRange(tx, this.sql, req, rev, rev >= head, this.pageCounts);
@@ -182,6 +182,17 @@ export class MvccStore implements LeafStore {
 
   private rebuilding = false;
 
+  /** The premise of the caches: every write of the leaf is this node's, through its commit queue. */
+  private keepsCaches(): boolean {
+    return this.allocator.soleWriter && this.writes !== null;
+  }
+
+  /** Caches that know every revision above `head` and nothing below it. */
+  private installCaches(head: number): void {
+    this.recent = new RecentEvents(head);
+    this.heads = new HeadCache(head);
+  }
+
   /**
    * Caches from scratch, once every revision in doubt is settled, retried until the leaf
    * answers. The leaf's head is read inside a write transaction and the caches are installed at
@@ -189,7 +200,7 @@ export class MvccStore implements LeafStore {
    * one after reaches them); a commit failure meanwhile voids the attempt.
    */
   private scheduleRebuild(): void {
-    if (this.rebuilding || !this.allocator.soleWriter || !this.writes) return;
+    if (this.rebuilding || !this.keepsCaches()) return;
     this.rebuilding = true;
     void (async () => {
       for (let delay = 100; !this.closed; delay = Math.min(delay * 2, 5000)) {
@@ -201,12 +212,11 @@ export class MvccStore implements LeafStore {
         try {
           await this.write(
             async (tx) => {
-              head = Number((await tx.get<{ rev: number | null }>(this.sql.headRev))?.rev ?? 0);
+              head = await this.headIn(tx);
             },
             () => {
               if (failures !== this.commitFailures || this.unsettled > 0) return;
-              this.recent = new RecentEvents(head);
-              this.heads = new HeadCache(head);
+              this.installCaches(head);
               installed = true;
             },
           );
@@ -223,12 +233,11 @@ export class MvccStore implements LeafStore {
   private knownKeys(tx: WriteTx): Pick<TxnEnv, 'known' | 'wrote'> {
     const heads = this.heads;
     if (!heads) return {};
-    let touched = this.touchedIn.get(tx);
-    if (!touched) this.touchedIn.set(tx, (touched = new Set()));
-    const written = touched;
+    const touched = this.touchedIn.get(tx) ?? new Set<string>();
+    this.touchedIn.set(tx, touched);
     return {
-      known: (key) => (written.has(key.toString('latin1')) ? undefined : heads.latest(key)),
-      wrote: (key) => void written.add(key.toString('latin1')),
+      known: (key) => (touched.has(key.toString('latin1')) ? undefined : heads.latest(key)),
+      wrote: (key) => void touched.add(key.toString('latin1')),
     };
   }
 
@@ -292,8 +301,6 @@ export class MvccStore implements LeafStore {
       // Lost the database mid-transaction (maybe mid-COMMIT): whether it committed is unknown.
       if (rev !== 0 && err instanceof EtcdError && err.code === Code.UNAVAILABLE) {
         settled = false;
-        // If it did commit, only the log knows.
-        this.dropCaches();
         void this.settleUncertain(rev);
       }
       throw err;

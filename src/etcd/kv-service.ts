@@ -2,8 +2,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Router } from '../router/router.ts';
 import { isTxnReadOnly } from '../store/txn-executor.ts';
-import type { DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from '../store/types.ts';
-import type { CallContext, ResponseIdentity } from '../child/call-context.ts';
+import type { DeleteRangeRequest, PutRequest, RangeRequest, ResponseHeader, TxnRequest } from '../store/types.ts';
+import type { CallContext } from '../child/call-context.ts';
 import { Errors } from './errors.ts';
 import { reheaded } from './pass-through-reply.ts';
 import type { HeaderFn } from './header.ts';
@@ -20,12 +20,11 @@ export function kvService(router: Router, header: HeaderFn, limits: KvLimits): g
   const checkSize = (req: object) => {
     if (requestSize(req) > limits.maxRequestBytes) throw Errors.requestTooLarge();
   };
-  // This node's header identity, or the one a parent asked its answers to carry.
-  const own = header(0);
-  const ownIdentity: ResponseIdentity = { cluster_id: own.cluster_id ?? 0, member_id: own.member_id ?? 0, raft_term: own.raft_term ?? 0 };
+  // Answers carry this node's header identity, or the one a parent asked its answers to carry.
+  const { revision: _, ...ownIdentity } = header(0) as Required<ResponseHeader>;
   const headerFor = (ctx: CallContext): HeaderFn => {
     const identity = ctx.identity;
-    return identity ? (revision) => ({ cluster_id: identity.cluster_id, member_id: identity.member_id, revision, raft_term: identity.raft_term }) : header;
+    return identity ? (revision) => ({ ...identity, revision }) : header;
   };
   // A request that goes whole to one child is answered with the child's bytes, re-headed. The
   // child is asked to answer with the identity this node answers with: then re-heading finds the

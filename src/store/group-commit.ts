@@ -1,8 +1,10 @@
-// Group commit for single-writer databases (SQLite): write jobs that arrive while the event
+// Group commit on a leaf's one writer connection: write jobs that arrive while the event
 // loop is busy are run one after another inside ONE database transaction, each in its own
 // savepoint, and share one commit (one fsync). Every job settles only after that commit, so
-// nothing is acknowledged before it is durable. With span recording on, each job runs in the
-// trace of the request that submitted it, and the shared transaction in the batch's first one.
+// nothing is acknowledged before it is durable. On server databases a group goes optimistically
+// first and is redone the careful way after a database error (dialect.ts optimisticWrites). With
+// span recording on, each job runs in the trace of the request that submitted it, and the
+// shared transaction in the batch's first one.
 import type { Context } from '@opentelemetry/api';
 import { captureContext, runInContext } from '../telemetry/tracing.ts';
 import { WriteTxRedo, type Dialect, type WriteTx } from './dialect.ts';

@@ -3,7 +3,9 @@
 // that need not be: SAVEPOINT, RELEASE and ROLLBACK TO, and write statements (run), are queued
 // by the dialect's session and go out with the next statement whose answer is needed, or when
 // the savepoint ends (so a failure still surfaces inside it). A put then costs two round
-// trips: its read of the key, then its writes.
+// trips: its read of the key, then its writes. Optimistically (a group's first attempt) a
+// savepoint does not wait for its writes either: a put whose key the head cache knows costs no
+// round trip of its own, and any failure has the group redone (WriteTxRedo).
 import { WriteTxRedo, type SqlParam, type WriteTx, type WriteTxOptions } from './dialect.ts';
 
 /** What a dialect's writer session offers (postgres-session.ts, mysql-session.ts). */
@@ -38,8 +40,8 @@ export class PipelinedWriteTx<R> implements WriteTx {
   /**
    * @param checkCommit inspects the COMMIT's result (PostgreSQL answers COMMIT of a failed
    * transaction with ROLLBACK instead of an error)
+   * @param optimistic savepoints do not wait for their writes (DialectCapabilities.optimisticWrites)
    */
-  /** @param optimistic savepoints do not wait for their writes (DialectCapabilities.optimisticWrites) */
   constructor(
     private readonly session: PipelinedSession<R>,
     private readonly checkCommit: (result: R | undefined) => void = () => undefined,
@@ -119,7 +121,6 @@ export class PipelinedWriteTx<R> implements WriteTx {
       } catch (err) {
         throw new WriteTxRedo(err);
       }
-      this.check(); // a control statement of that flush failed
     }
     this.check();
     this.session.defer('COMMIT');

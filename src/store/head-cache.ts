@@ -49,8 +49,7 @@ export class HeadCache {
 
   /** The key's latest committed state, if cached (null: absent). */
   latest(key: Buffer): KeyValue | null | undefined {
-    if (!this.enabled) return undefined;
-    return this.entries.get(key.toString('latin1'))?.kv;
+    return this.at(key, Number.MAX_SAFE_INTEGER)?.kv;
   }
 
   /**

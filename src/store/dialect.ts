@@ -28,6 +28,14 @@ export interface WriteTx extends SqlRunner {
    * is rethrown; the surrounding transaction goes on (group commit relies on this).
    */
   savepoint<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Server dialects: queues a read like a deferred run, so it costs no round trip of its own.
+   * Its first row (undefined: none) is handed to `deliver` inside the flush that sends it,
+   * before that flush (and so any savepoint end or the commit) returns. A failed flush may never
+   * deliver it; the failure surfaces as a deferred run's does. Absent where reads are cheap
+   * (SQLite): callers then read with get().
+   */
+  readLater?<T = Record<string, unknown>>(sql: string, params: SqlParam[], deliver: (row: T | undefined) => void): void;
 }
 
 export interface DialectCapabilities {

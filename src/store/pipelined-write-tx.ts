@@ -1,11 +1,12 @@
 // The writer's transaction on a server database (PostgreSQL, MySQL) as the store sees it:
 // statements plus savepoints, one per grouped write (group-commit.ts). Nothing is waited for
-// that need not be: SAVEPOINT, RELEASE and ROLLBACK TO, and write statements (run), are queued
-// by the dialect's session and go out with the next statement whose answer is needed, or when
-// the savepoint ends (so a failure still surfaces inside it). A put then costs two round
-// trips: its read of the key, then its writes. Optimistically (a group's first attempt) a
-// savepoint does not wait for its writes either: a put whose key the head cache knows costs no
-// round trip of its own, and any failure has the group redone (WriteTxRedo).
+// that need not be: SAVEPOINT, RELEASE and ROLLBACK TO, write statements (run) and reads whose
+// answer is needed only once the write is done (readLater) are queued by the dialect's session
+// and go out with the next statement whose answer is needed, or when the savepoint ends (so a
+// failure still surfaces inside it). A put (txn-executor.ts) then costs one round trip, at its
+// savepoint's end. Optimistically (a group's first attempt) a savepoint does not wait for its
+// statements either: a put costs no round trip of its own, and any failure has the group
+// redone (WriteTxRedo).
 import { WriteTxRedo, type SqlParam, type WriteTx, type WriteTxOptions } from './dialect.ts';
 
 /** What a dialect's writer session offers (postgres-session.ts, mysql-session.ts). */
@@ -14,6 +15,8 @@ export interface PipelinedSession<R> {
   onControlFailure: ((error: unknown) => void) | null | undefined;
   defer(control: string): void;
   deferWrite(sql: string, params: SqlParam[]): void;
+  /** A queued read: its first row goes to `deliver` when the queue is sent (see WriteTx.readLater). */
+  deferRead(sql: string, params: SqlParam[], deliver: (row: any) => void): void;
   /** Sends what is queued; resolves with the last statement's result. */
   flush(): Promise<R | undefined>;
   all<T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T[]>;
@@ -82,6 +85,12 @@ export class PipelinedWriteTx<R> implements WriteTx {
     this.check();
     this.session.deferWrite(sql, params);
     return { changes: -1 };
+  }
+
+  /** Deferred (see WriteTx.readLater). */
+  readLater<T = Record<string, unknown>>(sql: string, params: SqlParam[], deliver: (row: T | undefined) => void): void {
+    this.check();
+    this.session.deferRead(sql, params, deliver);
   }
 
   async savepoint<T>(fn: () => Promise<T>): Promise<T> {

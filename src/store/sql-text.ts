@@ -19,7 +19,12 @@ export const SCHEMA_VERSION = 1;
 
 export type KeyBound = 'bounded' | 'unbounded';
 
-export function sqlText(p: string) {
+/** What an insert into the current table does when the key is there: it takes the new row's values. */
+export const ON_KEY_CONFLICT = `ON CONFLICT (k) DO UPDATE SET create_rev = excluded.create_rev, mod_rev = excluded.mod_rev,
+      version = excluded.version, lease = excluded.lease, value = excluded.value`;
+
+/** @param onKeyConflict this database's spelling of ON_KEY_CONFLICT */
+export function sqlText(p: string, onKeyConflict = ON_KEY_CONFLICT) {
   const inRange = (b: KeyBound, col = 'k') => (b === 'bounded' ? `${col} >= ? AND ${col} < ?` : `${col} >= ?`);
   const kvCols = 'k, create_rev, mod_rev, version, lease, value';
   const kvColsNoValue = 'k, create_rev, mod_rev, version, lease';
@@ -34,9 +39,7 @@ export function sqlText(p: string) {
       `SELECT ${withValue ? kvCols : kvColsNoValue} FROM ${p}kv WHERE ${inRange(b)} ORDER BY k${limited ? ' LIMIT ?' : ''}`,
     currentCount: (b: KeyBound) => `SELECT count(*) AS n FROM ${p}kv WHERE ${inRange(b)}`,
     currentOne: `SELECT ${kvCols} FROM ${p}kv WHERE k = ?`,
-    upsertCurrent: `INSERT INTO ${p}kv (k, create_rev, mod_rev, version, lease, value) VALUES (?, ?, ?, ?, ?, ?)
-      ON CONFLICT (k) DO UPDATE SET create_rev = excluded.create_rev, mod_rev = excluded.mod_rev,
-      version = excluded.version, lease = excluded.lease, value = excluded.value`,
+    upsertCurrent: `INSERT INTO ${p}kv (k, create_rev, mod_rev, version, lease, value) VALUES (?, ?, ?, ?, ?, ?) ${onKeyConflict}`,
 
     // Head reads in one statement (its own snapshot, no transaction round trips): the rows with
     // the leaf's head revision, so the caller knows whether they are exact at its revision. The
@@ -56,6 +59,16 @@ export function sqlText(p: string) {
       `SELECT count(*) AS n FROM (${latestPerKey(b)}) m JOIN ${p}log l ON l.k = m.k AND l.rev = m.rev WHERE l.kind = ${ROW_PUT}`,
 
     insertLog: `INSERT INTO ${p}log (rev, seq, k, create_rev, version, lease, value, kind, prev_rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    // A put written without waiting for the key's former state (see txn-executor.ts): its log
+    // row takes create_rev, version and prev_rev from the key's current row (the aggregate
+    // makes one row whether the key exists or not), and the current row is copied from the log
+    // row. Parameters: rev, seq, key, rev (create_rev of a new key), lease, value, key.
+    insertLogPut: `INSERT INTO ${p}log (rev, seq, k, create_rev, version, lease, value, kind, prev_rev)
+      SELECT ?, ?, ?, COALESCE(max(c.create_rev), ?), COALESCE(max(c.version), 0) + 1, ?, ?, ${ROW_PUT}, COALESCE(max(c.mod_rev), 0)
+      FROM ${p}kv c WHERE c.k = ?`,
+    /** Parameters: rev, seq. */
+    upsertCurrentFromLog: `INSERT INTO ${p}kv (k, create_rev, mod_rev, version, lease, value)
+      SELECT k, create_rev, rev, version, lease, value FROM ${p}log WHERE rev = ? AND seq = ? ${onKeyConflict}`,
     deleteCurrent: `DELETE FROM ${p}kv WHERE k = ?`,
     insertGap: `INSERT INTO ${p}log (rev, seq, k, create_rev, version, lease, value, kind, prev_rev) VALUES (?, 0, ?, 0, 0, 0, ?, ${ROW_GAP}, 0)`,
     keysOfLease: `SELECT k FROM ${p}kv WHERE lease = ? ORDER BY k`,

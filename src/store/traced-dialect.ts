@@ -100,7 +100,7 @@ export class TracedDialect implements Dialect {
   }
 
   private tracedWrite(tx: WriteTx): WriteTx {
-    return {
+    const traced: WriteTx = {
       ...this.tracedRead(tx),
       run: (sql, params) =>
         this.statement(sql, async () => {
@@ -111,5 +111,14 @@ export class TracedDialect implements Dialect {
         }),
       savepoint: (fn) => this.span(`SAVEPOINT ${this.leaf}`, SpanKind.INTERNAL, 'SAVEPOINT', () => tx.savepoint(fn)),
     };
+    // Deferred like run: a span marked pipelined (its round trip is in the span it went out with).
+    // Queued outside the span's promise so that a refusal throws to the caller, as untraced.
+    if (tx.readLater) {
+      traced.readLater = (sql, params, deliver) => {
+        tx.readLater!(sql, params, deliver);
+        void this.statement(sql, async () => void trace.getActiveSpan()?.setAttribute('etcd_tree.sql.pipelined', true));
+      };
+    }
+    return traced;
   }
 }

@@ -15,6 +15,7 @@ import {
   type KeyValue,
   type MvccEvent,
   type PutRequest,
+  type PutResponse,
   type RangeRequest,
   type RequestOp,
   type ResponseOp,
@@ -139,8 +140,8 @@ class TxnRun {
     return { header: { revision: 0 }, succeeded, responses };
   }
 
-  private async current(key: Buffer): Promise<KeyValue | null> {
-    const known = this.env.known?.(key);
+  /** A key's state as this txn sees it: from the head cache when it knows, else the database. */
+  private async current(key: Buffer, known = this.env.known?.(key)): Promise<KeyValue | null> {
     if (known !== undefined) return known;
     const row = await this.env.tx.get<any>(this.env.sql.currentOne, [key]);
     return row ? toKeyValue(row) : null;
@@ -155,24 +156,43 @@ class TxnRun {
   }
 
   private async put(p: PutRequest) {
-    const prev = await this.current(p.key);
+    const known = this.env.known?.(p.key);
+    if (known === undefined && this.env.tx.readLater && !p.ignore_value && !p.ignore_lease) return this.putUnread(p);
+    const prev = await this.current(p.key, known);
     const rev = await this.revision();
-    const value = p.ignore_value ? (prev?.value ?? EMPTY) : p.value;
-    const lease = p.ignore_lease ? (prev?.lease ?? 0) : p.lease;
-    const kv: KeyValue = {
-      key: p.key,
-      create_revision: prev ? prev.create_revision : rev,
-      mod_revision: rev,
-      version: prev ? prev.version + 1 : 1,
-      value,
-      lease,
-    };
+    const kv = putKv(p.key, rev, prev, p.ignore_value ? (prev?.value ?? EMPTY) : p.value, p.ignore_lease ? (prev?.lease ?? 0) : p.lease);
     const { tx, sql } = this.env;
     await tx.run(sql.insertLog, [rev, this.seq++, kv.key, kv.create_revision, kv.version, kv.lease, kv.value, ROW_PUT, prev?.mod_revision ?? 0]);
     await tx.run(sql.upsertCurrent, [kv.key, kv.create_revision, kv.mod_revision, kv.version, kv.lease, kv.value]);
     this.env.wrote?.(kv.key);
     this.events.push({ type: EventType.PUT, kv, prev_kv: prev });
     return { header: { revision: rev }, prev_kv: p.prev_kv ? prev : null };
+  }
+
+  /**
+   * A put that does not wait for the key's former state (a round trip on a server database):
+   * the database derives the new rows from it (insertLogPut), and the former state is read
+   * with the writes (readLater). It arrives before the write's savepoint or the transaction
+   * ends, so the event and the response are complete before anything sees them (at the commit).
+   */
+  private async putUnread(p: PutRequest) {
+    const rev = await this.revision();
+    const seq = this.seq++;
+    const event: MvccEvent = { type: EventType.PUT, kv: putKv(p.key, rev, null, p.value, p.lease), prev_kv: null };
+    const response: PutResponse = { header: { revision: rev }, prev_kv: null };
+    const { tx, sql } = this.env;
+    tx.readLater!<any>(sql.currentOne, [p.key], (row) => {
+      if (!row) return;
+      const prev = toKeyValue(row);
+      event.kv = putKv(p.key, rev, prev, p.value, p.lease);
+      event.prev_kv = prev;
+      if (p.prev_kv) response.prev_kv = prev;
+    });
+    await tx.run(sql.insertLogPut, [rev, seq, p.key, rev, p.lease, p.value, p.key]);
+    await tx.run(sql.upsertCurrentFromLog, [rev, seq]);
+    this.env.wrote?.(p.key);
+    this.events.push(event);
+    return response;
   }
 
   private async deleteRange(d: DeleteRangeRequest) {
@@ -194,6 +214,18 @@ class TxnRun {
     }
     return { header: { revision: await this.viewRev() }, deleted: victims.length, prev_kvs: d.prev_kv ? victims : [] };
   }
+}
+
+/** The row a put writes over `prev` (null: the key is new). */
+function putKv(key: Buffer, rev: number, prev: KeyValue | null, value: Buffer, lease: number): KeyValue {
+  return {
+    key,
+    create_revision: prev ? prev.create_revision : rev,
+    mod_revision: rev,
+    version: prev ? prev.version + 1 : 1,
+    value,
+    lease,
+  };
 }
 
 export async function executeTxn(env: TxnEnv, req: TxnRequest): Promise<ExecutedTxn> {

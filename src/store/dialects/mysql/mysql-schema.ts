@@ -32,11 +32,12 @@ export function mysqlSchema(p: string): string[] {
 
 export function mysqlStatements(p: string): SqlText {
   return {
-    ...sqlText(p),
     // VALUES(col) rather than the newer row alias: MariaDB knows only VALUES().
-    upsertCurrent: `INSERT INTO ${p}kv (k, create_rev, mod_rev, version, lease, value) VALUES (?, ?, ?, ?, ?, ?)
-      ON DUPLICATE KEY UPDATE create_rev = VALUES(create_rev), mod_rev = VALUES(mod_rev),
+    ...sqlText(
+      p,
+      `ON DUPLICATE KEY UPDATE create_rev = VALUES(create_rev), mod_rev = VALUES(mod_rev),
       version = VALUES(version), lease = VALUES(lease), value = VALUES(value)`,
+    ),
     // MySQL refuses a DELETE whose subquery reads the table it deletes from; a multi-table
     // DELETE joining the log with itself says the same (same parameters: lo, hi).
     compactSuperseded: `DELETE l FROM ${p}log l JOIN ${p}log s ON l.k = s.k AND l.rev = s.prev_rev

@@ -90,8 +90,9 @@ function splitStatements(statement: Statement): Statement[] {
   });
 }
 
-/** Queued work, in order: control statements or write statements. */
-type Queued = { control: string } | { write: Statement };
+/** Queued work, in order: control statements, write statements, or reads whose first row is delivered. */
+type Queued = { control: string } | { write: Statement; deliver?: Deliver };
+type Deliver = (row: any) => void;
 
 export class MysqlSession implements SqlRunner {
   /** Not sent yet, in order. */
@@ -110,6 +111,10 @@ export class MysqlSession implements SqlRunner {
 
   deferWrite(sql: string, params: SqlParam[]): void {
     this.queue.push({ write: { sql, params } });
+  }
+
+  deferRead(sql: string, params: SqlParam[], deliver: Deliver): void {
+    this.queue.push({ write: { sql, params }, deliver });
   }
 
   /** Forgets what was not sent (the transaction it belonged to is over). */
@@ -146,36 +151,47 @@ export class MysqlSession implements SqlRunner {
    * sent as they are, parameters inline, and answered with the first non-empty result.
    */
   async flush(final?: Statement): Promise<Result | undefined> {
-    const items: Array<string | Statement> = this.queue.map((q) => ('control' in q ? q.control : q.write));
+    const items = this.queue;
     this.queue = [];
     const parts = final ? splitStatements(final) : [];
     let result: Result | undefined;
     let batch: string[] = [];
+    let readers: Array<Deliver | undefined> = [];
     const sendBatch = async (): Promise<Result[]> => {
       if (batch.length === 0) return [];
       const statements = batch;
+      const delivers = readers;
       batch = [];
+      readers = [];
       try {
         const results = await this.textAll(statements);
         result = results[results.length - 1];
+        for (const [i, deliver] of delivers.entries()) deliver?.((results[i] as mysql.RowDataPacket[])[0]);
         return results;
       } catch (err) {
         if (isControlFailure(err)) this.onControlFailure?.(err);
         throw translateMysqlError(err);
       }
     };
-    const sendAlone = async (item: Statement) => {
+    const sendAlone = async (item: Statement, deliver?: Deliver) => {
       await sendBatch();
       try {
         result = await this.exec(item.sql, item.params);
       } catch (err) {
         throw translateMysqlError(err);
       }
+      deliver?.((result as mysql.RowDataPacket[])[0]);
     };
     for (const item of items) {
-      if (typeof item === 'string') batch.push(item);
-      else if (inlineable(item.params)) batch.push(mysql.format(item.sql, item.params));
-      else await sendAlone(item);
+      if ('control' in item) {
+        batch.push(item.control);
+        readers.push(undefined);
+      } else if (inlineable(item.write.params)) {
+        batch.push(mysql.format(item.write.sql, item.write.params));
+        readers.push(item.deliver);
+      } else {
+        await sendAlone(item.write, item.deliver);
+      }
     }
     if (parts.length === 1 && !inlineable(parts[0].params)) {
       await sendAlone(parts[0]);

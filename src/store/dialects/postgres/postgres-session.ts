@@ -45,8 +45,11 @@ function statement(sql: string, params: SqlParam[]): pg.QueryConfig {
   return { name: p.name, text: p.text, values: params };
 }
 
-/** Queued work: control statements (run together as one simple query) or a write statement. */
-type Queued = { control: string } | { write: pg.QueryConfig };
+/**
+ * Queued work: control statements (run together as one simple query), a write statement, or a
+ * read whose first row is delivered when it is answered.
+ */
+type Queued = { control: string } | { write: pg.QueryConfig; deliver?: (row: any) => void };
 
 export class PostgresSession implements SqlRunner {
   /** Not sent yet, in order. */
@@ -69,6 +72,10 @@ export class PostgresSession implements SqlRunner {
     this.queue.push({ write: statement(sql, params) });
   }
 
+  deferRead(sql: string, params: SqlParam[], deliver: (row: any) => void): void {
+    this.queue.push({ write: statement(sql, params), deliver });
+  }
+
   /** Forgets what was not sent (the transaction it belonged to is over). */
   reset(): void {
     this.queue = [];
@@ -84,11 +91,13 @@ export class PostgresSession implements SqlRunner {
     const queue = this.queue;
     this.queue = [];
     if (queue.length === 0 && !final) return undefined;
-    const sent: Array<{ control: boolean; answer: Promise<pg.QueryResult | pg.QueryResult[]> }> = [];
+    const sent: Array<{ control: boolean; answer: Promise<pg.QueryResult | pg.QueryResult[]>; deliver?: (row: unknown) => void }> = [];
     const stream = this.client.connection.stream;
     stream.cork();
     try {
-      for (const q of queue) sent.push('control' in q ? { control: true, answer: this.client.query(q.control) } : { control: false, answer: this.client.query(q.write) });
+      for (const q of queue) {
+        sent.push('control' in q ? { control: true, answer: this.client.query(q.control) } : { control: false, answer: this.client.query(q.write), deliver: q.deliver });
+      }
       if (final) sent.push({ control: false, answer: this.client.query(final) });
     } finally {
       stream.uncork();
@@ -98,6 +107,7 @@ export class PostgresSession implements SqlRunner {
     for (const [i, s] of settled.entries()) {
       if (s.status === 'fulfilled') {
         this.answered++;
+        sent[i].deliver?.((s.value as pg.QueryResult).rows[0]);
         continue;
       }
       failure ??= { error: sent[i].control ? s.reason : translatePostgresError(s.reason) };

@@ -56,9 +56,9 @@ export interface DialectCapabilities {
    */
   maxGroupCommit?: number;
   /**
-   * writeTx({ optimistic: true }) is worth it: savepoints then do not wait for their writes
-   * (one round trip per grouped write less), and a write's failure surfaces later as
-   * WriteTxRedo (group-commit.ts runs the group again, carefully).
+   * writeTx({ optimistic: true }) is worth it: grouped writes then have no savepoints and wait
+   * for nothing before the commit, and a failure surfaces as WriteTxRedo (group-commit.ts runs
+   * the group again, carefully, each write in its savepoint).
    */
   optimisticWrites?: boolean;
 }

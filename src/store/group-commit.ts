@@ -2,7 +2,8 @@
 // loop is busy are run one after another inside ONE database transaction, each in its own
 // savepoint, and share one commit (one fsync). Every job settles only after that commit, so
 // nothing is acknowledged before it is durable. On server databases a group goes optimistically
-// first and is redone the careful way after a database error (dialect.ts optimisticWrites). With
+// first, without savepoints, and is redone the careful way after a database error or a job
+// that failed after it wrote (dialect.ts optimisticWrites). With
 // span recording on, each job runs in the trace of the request that submitted it, and the
 // shared transaction in the batch's first one.
 import type { Context } from '@opentelemetry/api';

@@ -4,9 +4,9 @@
 // answer is needed only once the write is done (readLater) are queued by the dialect's session
 // and go out with the next statement whose answer is needed, or when the savepoint ends (so a
 // failure still surfaces inside it). A put (txn-executor.ts) then costs one round trip, at its
-// savepoint's end. Optimistically (a group's first attempt) a savepoint does not wait for its
-// statements either: a put costs no round trip of its own, and any failure has the group
-// redone (WriteTxRedo).
+// savepoint's end. Optimistically (a group's first attempt) grouped writes have no savepoints
+// and wait for nothing: a put costs no round trip of its own, and a failure has the group
+// redone the careful way (WriteTxRedo).
 import { WriteTxRedo, type SqlParam, type WriteTx, type WriteTxOptions } from './dialect.ts';
 
 /** What a dialect's writer session offers (postgres-session.ts, mysql-session.ts). */
@@ -32,10 +32,13 @@ export class PipelinedWriteTx<R> implements WriteTx {
    */
   private failed: { error: unknown } | null = null;
   /**
-   * Optimistically: the first statement that failed. Its error may belong to an earlier grouped
-   * write than the one that saw it, so the whole transaction is done again (WriteTxRedo).
+   * Optimistically: the first statement that failed (its error may belong to an earlier grouped
+   * write than the one that saw it), or a grouped write that failed after it wrote (there is no
+   * savepoint to undo it alone). The whole transaction is done again (WriteTxRedo).
    */
-  private databaseFailed: { error: unknown } | null = null;
+  private redo: { error: unknown } | null = null;
+  /** Statements queued so far (writes and deferred reads). */
+  private queued = 0;
   private depth = 0;
   /** open[d]: savepoint sp<d> exists and was not released. Guarded by the writer lock. */
   private readonly open: boolean[] = [];
@@ -57,7 +60,7 @@ export class PipelinedWriteTx<R> implements WriteTx {
 
   private check(): void {
     if (this.failed) throw this.failed.error;
-    if (this.databaseFailed) throw this.databaseFailed.error;
+    if (this.redo) throw this.redo.error;
   }
 
   /** A statement's answer; optimistically, its failure dooms the transaction to be redone. */
@@ -65,7 +68,7 @@ export class PipelinedWriteTx<R> implements WriteTx {
     try {
       return await call;
     } catch (err) {
-      if (this.optimistic) this.databaseFailed ??= { error: err };
+      if (this.optimistic) this.redo ??= { error: err };
       throw err;
     }
   }
@@ -84,6 +87,7 @@ export class PipelinedWriteTx<R> implements WriteTx {
   async run(sql: string, params: SqlParam[] = []): Promise<{ changes: number }> {
     this.check();
     this.session.deferWrite(sql, params);
+    this.queued++;
     return { changes: -1 };
   }
 
@@ -91,10 +95,12 @@ export class PipelinedWriteTx<R> implements WriteTx {
   readLater<T = Record<string, unknown>>(sql: string, params: SqlParam[], deliver: (row: T | undefined) => void): void {
     this.check();
     this.session.deferRead(sql, params, deliver);
+    this.queued++;
   }
 
   async savepoint<T>(fn: () => Promise<T>): Promise<T> {
     this.check();
+    if (this.optimistic) return this.withoutSavepoint(fn);
     const d = this.depth++;
     const name = `sp${d}`;
     // Releasing the previous sp<d> (and what nested in it) before re-using the name keeps
@@ -107,9 +113,8 @@ export class PipelinedWriteTx<R> implements WriteTx {
     try {
       const result = await fn();
       this.check();
-      // Its queued writes go out now: their failure is this savepoint's. Optimistically they go
-      // with the next statement that needs an answer, at the latest before the commit.
-      if (!this.optimistic) await this.session.flush();
+      // Its queued writes go out now: their failure is this savepoint's.
+      await this.session.flush();
       return result;
     } catch (err) {
       if (!this.failed) this.session.defer(`ROLLBACK TO SAVEPOINT ${name}`);
@@ -120,10 +125,29 @@ export class PipelinedWriteTx<R> implements WriteTx {
     }
   }
 
+  /**
+   * Optimistically a grouped write has no SAVEPOINT (a subtransaction and a round trip's worth
+   * of server work each): its statements go with the next one that needs an answer, at the
+   * latest before the commit. If it fails after it wrote, the transaction is redone the careful
+   * way, where savepoints isolate it. Failing before it wrote (the usual refusals: a missing
+   * lease or key, a compacted or future revision) it fails alone.
+   */
+  private async withoutSavepoint<T>(fn: () => Promise<T>): Promise<T> {
+    const queuedBefore = this.queued;
+    try {
+      const result = await fn();
+      this.check();
+      return result;
+    } catch (err) {
+      if (this.queued !== queuedBefore) this.redo ??= { error: err };
+      throw err;
+    }
+  }
+
   async commit(): Promise<void> {
     if (this.optimistic) {
       // Every write answers before COMMIT is sent: after any failure nothing is committed.
-      const earlier = this.failed ?? this.databaseFailed;
+      const earlier = this.failed ?? this.redo;
       if (earlier) throw new WriteTxRedo(earlier.error);
       try {
         await this.session.flush();

@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { status as Code } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryAllocator } from '../../../src/revision/memory-allocator.ts';
-import type { Dialect } from '../../../src/store/dialect.ts';
+import type { Dialect, WriteTx } from '../../../src/store/dialect.ts';
+import { GroupCommitQueue } from '../../../src/store/group-commit.ts';
 import { MvccStore } from '../../../src/store/mvcc-store.ts';
 import { EventType, type TxnRequest } from '../../../src/store/types.ts';
 import { b, ctx, del, failure, put, range, txn } from './requests.ts';
@@ -93,6 +94,31 @@ for (const backend of DIALECTS) {
       // The log has no row of the failed txn either.
       const page = await store.events(0, await allocator.current(), 100);
       expect(page.revisions.flatMap((x) => x.events.map((e) => e.kv.key.toString()))).toEqual(['k/a', 'k/b']);
+    });
+
+    it('a grouped write that throws after it wrote is undone alone; the writes around it commit', async () => {
+      // Optimistically (server databases) grouped writes have no savepoints: the group is redone.
+      const queue = new GroupCommitQueue(leaf.dialect);
+      const sql = leaf.dialect.statements(leaf.tablePrefix);
+      const meta = (name: string) => (tx: WriteTx) => tx.run(sql.metaInsert, [name, 1]);
+      const results = await Promise.allSettled([
+        queue.submit(meta('before')),
+        queue.submit(async (tx) => {
+          await meta('undone')(tx);
+          throw new Error('refused after writing');
+        }),
+        queue.submit(async (tx) => {
+          // Refused before writing anything: no redo needed for this one.
+          throw new Error('refused before writing');
+        }),
+        queue.submit(meta('after')),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+      expect((results[1] as PromiseRejectedResult).reason.message).toBe('refused after writing');
+      expect(queue.maxBatch).toBe(4);
+      expect(queue.redone).toBe(leaf.dialect.capabilities.optimisticWrites ? 1 : 0);
+      const names = await leaf.dialect.readTx((tx) => tx.all<{ name: string }>(`SELECT name FROM ${leaf.tablePrefix}meta WHERE name IN ('before', 'undone', 'after') ORDER BY name`));
+      expect(names.map((r) => r.name)).toEqual(['after', 'before']);
     });
 
     it('binary keys (0x00, 0xff bytes) sort as bytes, at the head and in history', async () => {

@@ -146,18 +146,24 @@ export class PipelinedWriteTx<R> implements WriteTx {
 
   async commit(): Promise<void> {
     if (this.optimistic) {
-      // Every write answers before COMMIT is sent: after any failure nothing is committed.
       const earlier = this.failed ?? this.redo;
       if (earlier) throw new WriteTxRedo(earlier.error);
-      try {
-        await this.session.flush();
-      } catch (err) {
-        throw new WriteTxRedo(err);
-      }
     }
     this.check();
+    // Optimistically the queued writes go out with the COMMIT. A failed write stops what follows
+    // it (MySQL runs no statement of a text after a failed one; PostgreSQL answers COMMIT of a
+    // failed transaction with ROLLBACK), so nothing committed and the group can be redone. Only
+    // a failure of the control statements themselves (a lost connection) leaves the outcome
+    // unknown.
     this.session.defer('COMMIT');
-    this.checkCommit(await this.session.flush());
+    let result: R | undefined;
+    try {
+      result = await this.session.flush();
+    } catch (err) {
+      if (this.optimistic && !this.failed) throw new WriteTxRedo(err);
+      throw err;
+    }
+    this.checkCommit(result);
   }
 }
 

@@ -11,6 +11,8 @@
 // The key column is `k` (KEY is reserved in MySQL). Row kinds in the log: 0 put, 1 delete
 // (tombstone), 2 gap (a revision fenced with no data).
 
+import type { SqlParam } from './dialect.ts';
+
 export const ROW_PUT = 0;
 export const ROW_DELETE = 1;
 export const ROW_GAP = 2;
@@ -22,6 +24,47 @@ export type KeyBound = 'bounded' | 'unbounded';
 /** What an insert into the current table does when the key is there: it takes the new row's values. */
 export const ON_KEY_CONFLICT = `ON CONFLICT (k) DO UPDATE SET create_rev = excluded.create_rev, mod_rev = excluded.mod_rev,
       version = excluded.version, lease = excluded.lease, value = excluded.value`;
+
+/** What a put whose key's former state is not known writes with (see SqlText.putUnread). */
+export interface PutArgs {
+  rev: number;
+  seq: number;
+  key: Buffer;
+  lease: number;
+  value: Buffer;
+}
+
+/**
+ * A statement of a put written without waiting for the key's former state (txn-executor.ts):
+ * run in order; the one that `answersPrev` answers with the key's former row (none: new key).
+ */
+export interface PutUnreadStatement {
+  sql: string;
+  params(put: PutArgs): SqlParam[];
+  answersPrev?: true;
+}
+
+/**
+ * Portable: read the former row, then a log row taking create_rev, version and prev_rev from
+ * the key's current row (the aggregate makes one row whether the key exists or not), then the
+ * current row copied from that log row.
+ */
+function putUnreadStatements(p: string, onKeyConflict: string): PutUnreadStatement[] {
+  return [
+    { sql: `SELECT k, create_rev, mod_rev, version, lease, value FROM ${p}kv WHERE k = ?`, params: (a) => [a.key], answersPrev: true },
+    {
+      sql: `INSERT INTO ${p}log (rev, seq, k, create_rev, version, lease, value, kind, prev_rev)
+        SELECT ?, ?, ?, COALESCE(max(c.create_rev), ?), COALESCE(max(c.version), 0) + 1, ?, ?, ${ROW_PUT}, COALESCE(max(c.mod_rev), 0)
+        FROM ${p}kv c WHERE c.k = ?`,
+      params: (a) => [a.rev, a.seq, a.key, a.rev, a.lease, a.value, a.key],
+    },
+    {
+      sql: `INSERT INTO ${p}kv (k, create_rev, mod_rev, version, lease, value)
+        SELECT k, create_rev, rev, version, lease, value FROM ${p}log WHERE rev = ? AND seq = ? ${onKeyConflict}`,
+      params: (a) => [a.rev, a.seq],
+    },
+  ];
+}
 
 /** @param onKeyConflict this database's spelling of ON_KEY_CONFLICT */
 export function sqlText(p: string, onKeyConflict = ON_KEY_CONFLICT) {
@@ -59,16 +102,7 @@ export function sqlText(p: string, onKeyConflict = ON_KEY_CONFLICT) {
       `SELECT count(*) AS n FROM (${latestPerKey(b)}) m JOIN ${p}log l ON l.k = m.k AND l.rev = m.rev WHERE l.kind = ${ROW_PUT}`,
 
     insertLog: `INSERT INTO ${p}log (rev, seq, k, create_rev, version, lease, value, kind, prev_rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    // A put written without waiting for the key's former state (see txn-executor.ts): its log
-    // row takes create_rev, version and prev_rev from the key's current row (the aggregate
-    // makes one row whether the key exists or not), and the current row is copied from the log
-    // row. Parameters: rev, seq, key, rev (create_rev of a new key), lease, value, key.
-    insertLogPut: `INSERT INTO ${p}log (rev, seq, k, create_rev, version, lease, value, kind, prev_rev)
-      SELECT ?, ?, ?, COALESCE(max(c.create_rev), ?), COALESCE(max(c.version), 0) + 1, ?, ?, ${ROW_PUT}, COALESCE(max(c.mod_rev), 0)
-      FROM ${p}kv c WHERE c.k = ?`,
-    /** Parameters: rev, seq. */
-    upsertCurrentFromLog: `INSERT INTO ${p}kv (k, create_rev, mod_rev, version, lease, value)
-      SELECT k, create_rev, rev, version, lease, value FROM ${p}log WHERE rev = ? AND seq = ? ${onKeyConflict}`,
+    putUnread: putUnreadStatements(p, onKeyConflict),
     deleteCurrent: `DELETE FROM ${p}kv WHERE k = ?`,
     insertGap: `INSERT INTO ${p}log (rev, seq, k, create_rev, version, lease, value, kind, prev_rev) VALUES (?, 0, ?, 0, 0, 0, ?, ${ROW_GAP}, 0)`,
     keysOfLease: `SELECT k FROM ${p}kv WHERE lease = ? ORDER BY k`,

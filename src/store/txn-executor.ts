@@ -171,25 +171,30 @@ class TxnRun {
 
   /**
    * A put that does not wait for the key's former state (a round trip on a server database):
-   * the database derives the new rows from it (insertLogPut), and the former state is read
-   * with the writes (readLater). It arrives before the write's savepoint or the transaction
-   * ends, so the event and the response are complete before anything sees them (at the commit).
+   * the database derives the new rows from it (SqlText.putUnread), and the former state is
+   * read with the writes (readLater). It arrives before the write's savepoint or the
+   * transaction ends, so the event and the response are complete before anything sees them
+   * (at the commit).
    */
   private async putUnread(p: PutRequest) {
     const rev = await this.revision();
-    const seq = this.seq++;
+    const args = { rev, seq: this.seq++, key: p.key, lease: p.lease, value: p.value };
     const event: MvccEvent = { type: EventType.PUT, kv: putKv(p.key, rev, null, p.value, p.lease), prev_kv: null };
     const response: PutResponse = { header: { revision: rev }, prev_kv: null };
     const { tx, sql } = this.env;
-    tx.readLater!<any>(sql.currentOne, [p.key], (row) => {
-      if (!row) return;
-      const prev = toKeyValue(row);
-      event.kv = putKv(p.key, rev, prev, p.value, p.lease);
-      event.prev_kv = prev;
-      if (p.prev_kv) response.prev_kv = prev;
-    });
-    await tx.run(sql.insertLogPut, [rev, seq, p.key, rev, p.lease, p.value, p.key]);
-    await tx.run(sql.upsertCurrentFromLog, [rev, seq]);
+    for (const statement of sql.putUnread) {
+      if (!statement.answersPrev) {
+        await tx.run(statement.sql, statement.params(args));
+        continue;
+      }
+      tx.readLater!<any>(statement.sql, statement.params(args), (row) => {
+        if (!row) return;
+        const prev = toKeyValue(row);
+        event.kv = putKv(p.key, rev, prev, p.value, p.lease);
+        event.prev_kv = prev;
+        if (p.prev_kv) response.prev_kv = prev;
+      });
+    }
     this.env.wrote?.(p.key);
     this.events.push(event);
     return response;

@@ -37,6 +37,11 @@ export class MvccStore implements LeafStore {
   private readonly generationIn = new WeakMap<WriteTx, number>();
   /** Revisions below this are compacted. Only grows. */
   private compacted = 0;
+  /**
+   * The highest head revision this store has seen (its commits, heads read). A read at or above
+   * it is likely still at the head, so it tries the one-statement head read first.
+   */
+  private newestHead = 0;
   /** How far physical compaction has gone (rows below it are cleaned). */
   private physicallyCompacted = 0;
   private compaction: Promise<void> = Promise.resolve();
@@ -128,7 +133,12 @@ export class MvccStore implements LeafStore {
 
   /** The leaf's highest revision as a transaction sees it. */
   private async headIn(tx: ReadTx): Promise<number> {
-    return Number((await tx.get<{ rev: number | null }>(this.sql.headRev))?.rev ?? 0);
+    return this.sawHead(Number((await tx.get<{ rev: number | null }>(this.sql.headRev))?.rev ?? 0));
+  }
+
+  private sawHead(head: number): number {
+    if (head > this.newestHead) this.newestHead = head;
+    return head;
   }
 
   compactedRevision(): number {
@@ -141,11 +151,13 @@ export class MvccStore implements LeafStore {
     const known = heads?.at(req.key, rev);
     if (known) return answerGet(req, known.kv);
     const once = this.dialect.readOnce?.bind(this.dialect);
-    // An explicit revision usually reads history: skip the head-only attempt.
-    if (once && req.revision === 0) {
+    // An explicit revision below the newest head seen reads history: no head-only attempt. At or
+    // above it (the next pages of a list, at the first page's revision) it is likely exact.
+    if (once && (req.revision === 0 || req.revision >= this.newestHead)) {
       const fast = await this.guard(() => readRangeAtHead(once, this.sql, req, rev, this.pageCounts));
       if (fast) {
         const { head, ...rows } = fast;
+        if (head !== undefined) this.sawHead(head);
         if (heads && head !== undefined && !req.keys_only && !req.count_only) heads.remember(req.key, rows.kvs[0] ?? null, head);
         return rows;
       }
@@ -290,6 +302,7 @@ export class MvccStore implements LeafStore {
       // and before any later transaction reads the head cache.
       const record = (done: ExecutedTxn) => {
         if (done.rev === 0) return;
+        this.sawHead(done.rev);
         this.recent?.add(done.rev, done.events);
         this.heads?.apply(done.rev, done.events);
       };

@@ -68,6 +68,27 @@ function inlineable(params: SqlParam[]): boolean {
   return bytes <= INLINE_BYTES;
 }
 
+/** Statement text -> the text around its placeholders. Store SQL is a few dozen texts. */
+const templates = new Map<string, string[]>();
+const MARK = '\u0000';
+
+/**
+ * The statement with its parameters escaped inline: mysql2's format, with the placeholders
+ * found once per text (by format itself, which knows quoting) rather than by scanning the text
+ * again for every statement (that scan was a sixth of a put's CPU).
+ */
+export function inlineStatement(sql: string, params: SqlParam[]): string {
+  let parts = templates.get(sql);
+  if (!parts) {
+    parts = mysql.format(sql, params.map(() => mysql.raw(MARK))).split(MARK);
+    if (templates.size < 1000) templates.set(sql, parts);
+  }
+  if (parts.length !== params.length + 1) return mysql.format(sql, params);
+  let out = parts[0];
+  for (let i = 0; i < params.length; i++) out += mysql.escape(params[i]) + parts[i + 1];
+  return out;
+}
+
 /** A failure of the control statements in a batch, not of a statement. */
 function isControlFailure(err: unknown): boolean {
   return (err as { errno?: unknown } | null)?.errno === SAVEPOINT_GONE || isConnectionLost(err);
@@ -187,7 +208,7 @@ export class MysqlSession implements SqlRunner {
         batch.push(item.control);
         readers.push(undefined);
       } else if (inlineable(item.write.params)) {
-        batch.push(mysql.format(item.write.sql, item.write.params));
+        batch.push(inlineStatement(item.write.sql, item.write.params));
         readers.push(item.deliver);
       } else {
         await sendAlone(item.write, item.deliver);
@@ -197,7 +218,7 @@ export class MysqlSession implements SqlRunner {
       await sendAlone(parts[0]);
       return result;
     }
-    for (const part of parts) batch.push(mysql.format(part.sql, part.params));
+    for (const part of parts) batch.push(inlineStatement(part.sql, part.params));
     const results = await sendBatch();
     if (parts.length > 1) {
       const answers = results.slice(results.length - parts.length);

@@ -111,6 +111,9 @@ export class MysqlDialect implements Dialect {
       // Control statements travel together; SQL text here is never built from input.
       multipleStatements: true,
       enableKeepAlive: true,
+      // Texts arrive with their parameters inline (mysql-session.ts): mysql2 would scan each
+      // whole text, values included, for placeholders it has none to fill.
+      queryFormat: (sql: string, values: unknown) => (Array.isArray(values) && values.length > 0 ? mysql.format(sql, values) : sql),
     };
   }
 

@@ -14,6 +14,8 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 type Job = {
   run: (tx: WriteTx) => Promise<unknown>;
+  /** See submit(). */
+  prepare: (() => void) | undefined;
   /** Runs synchronously once the job's commit succeeded, before any later job starts. */
   committed: ((value: unknown) => void) | undefined;
   resolve: (v: unknown) => void;
@@ -41,11 +43,14 @@ export class GroupCommitQueue {
   /**
    * Runs `run` in the next group's transaction. `committed` sees its result right after the
    * commit, before any job of a later group runs: state kept beside the database (the store's
-   * head cache) is then never behind what a later transaction reads.
+   * head cache) is then never behind what a later transaction reads. `prepare` is called once
+   * the group's transaction holds the leaf's write lock, before any job runs, for the jobs at
+   * the head of the group that have one, in order and synchronously: a job that will surely
+   * write asks for its revision there, so the group's revisions come in one call, in job order.
    */
-  submit<T>(run: (tx: WriteTx) => Promise<T>, committed?: (value: T) => void): Promise<T> {
+  submit<T>(run: (tx: WriteTx) => Promise<T>, committed?: (value: T) => void, prepare?: () => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ run, committed: committed as ((value: unknown) => void) | undefined, resolve: resolve as (v: unknown) => void, reject, context: captureContext() });
+      this.queue.push({ run, prepare, committed: committed as ((value: unknown) => void) | undefined, resolve: resolve as (v: unknown) => void, reject, context: captureContext() });
       if (!this.scheduled) {
         this.scheduled = true;
         // setImmediate: gather every request that arrived in this turn of the event loop.
@@ -104,6 +109,11 @@ export class GroupCommitQueue {
     const outcomes: Outcome[] = [];
     await runInContext(batch[0].context, () =>
       this.dialect.writeTx(async (tx) => {
+        // Only the run at the head: a later job's revision must not come before an earlier one's.
+        for (const job of batch) {
+          if (!job.prepare) break;
+          job.prepare();
+        }
         for (const job of batch) {
           try {
             // The batch's first request sees its savepoint inside the transaction's span.

@@ -178,8 +178,8 @@ export class MvccStore implements LeafStore {
   }
 
   /** `committed` runs right after the commit, before any later write transaction starts (group-commit.ts). */
-  private write<T>(fn: (tx: WriteTx) => Promise<T>, committed?: (value: T) => void): Promise<T> {
-    return this.guard(() => (this.writes ? this.writes.submit(fn, committed) : this.dialect.writeTx(fn)));
+  private write<T>(fn: (tx: WriteTx) => Promise<T>, committed?: (value: T) => void, prepare?: () => void): Promise<T> {
+    return this.guard(() => (this.writes ? this.writes.submit(fn, committed, prepare) : this.dialect.writeTx(fn)));
   }
 
   /** A commit failed, maybe after it landed: the caches may miss it. Off until it is settled. */
@@ -254,7 +254,7 @@ export class MvccStore implements LeafStore {
   }
 
   txn(req: TxnRequest, ctx: TxnContext): Promise<TxnOutcome> {
-    return this.writeTxn(ctx, async () => req);
+    return this.writeTxn(ctx, async () => req, !this.allocator.soleWriter && surelyWrites(req, ctx));
   }
 
   /** Deletes every key attached to the lease, in one revision (the lease's revocation). */
@@ -270,11 +270,23 @@ export class MvccStore implements LeafStore {
     return outcome.rev;
   }
 
-  /** Runs a txn (built inside the write transaction) with its revision allocated and resolved. */
-  private async writeTxn(ctx: TxnContext, build: (tx: WriteTx) => Promise<TxnRequest>): Promise<TxnOutcome> {
+  /**
+   * Runs a txn (built inside the write transaction) with its revision allocated and resolved.
+   * @param early the txn will surely write: its revision is asked for with its group's others,
+   * once the group holds the leaf's write lock (group-commit.ts prepare), not after the txn's
+   * own work (a Redis round trip per txn of the group, one after another)
+   */
+  private async writeTxn(ctx: TxnContext, build: (tx: WriteTx) => Promise<TxnRequest>, early = false): Promise<TxnOutcome> {
     let rev = 0;
     let allocation: Allocation | null = null;
+    let asked: Promise<Allocation> | null = null;
     let settled = true;
+    const prepare = early
+      ? () => {
+          asked ??= this.allocator.allocate(this.name);
+          asked.catch(() => undefined); // its error reaches the txn through allocate()
+        }
+      : undefined;
     try {
       // May run twice: group-commit.ts redoes a group whose optimistic attempt failed (nothing of
       // it committed); the second run keeps the revision of the first.
@@ -289,7 +301,7 @@ export class MvccStore implements LeafStore {
             compactedRev: this.compacted,
             leaseExists: ctx.leaseExists,
             allocate: async () => {
-              allocation ??= await this.allocator.allocate(this.name);
+              allocation ??= await (asked ?? this.allocator.allocate(this.name));
               rev = allocation.rev;
               if (this.allocator.checksGeneration) await this.checkGeneration(tx, allocation.generation);
               return rev;
@@ -306,7 +318,7 @@ export class MvccStore implements LeafStore {
         this.recent?.add(done.rev, done.events);
         this.heads?.apply(done.rev, done.events);
       };
-      const outcome = await this.write(execute, record);
+      const outcome = await this.write(execute, record, prepare);
       return { response: outcome.response, rev: outcome.rev };
     } catch (err) {
       // The revision's log slot was taken by a gap row: a fencer presumed this writer dead.
@@ -320,6 +332,8 @@ export class MvccStore implements LeafStore {
     } finally {
       // Committed or rolled back, the revision is no longer pending.
       if (rev !== 0 && settled) this.allocator.resolve(this.name, rev);
+      // Asked for early but never used (the txn failed before it wrote): not pending either.
+      else if (rev === 0 && asked) (asked as Promise<Allocation>).then((a) => this.allocator.resolve(this.name, a.rev), () => undefined);
     }
   }
 
@@ -492,6 +506,20 @@ function shortReason(err: unknown): string {
 /** A Range of one key at the head without filters: what the head cache can answer. */
 function isHeadGet(req: RangeRequest): boolean {
   return req.range_end.length === 0 && req.revision === 0 && req.min_mod_revision === 0 && req.max_mod_revision === 0 && req.min_create_revision === 0 && req.max_create_revision === 0;
+}
+
+/**
+ * The txn writes whatever happens: no compares (its path is success), only puts and deletes,
+ * at least one put, and no put that can be refused (a missing lease or key). Its revision can
+ * then be asked for before it runs without risking one it does not use.
+ */
+function surelyWrites(req: TxnRequest, ctx: TxnContext): boolean {
+  if (req.compare.length > 0 || !req.success.some((op) => op.request === 'request_put')) return false;
+  return req.success.every((op) => {
+    if (op.request === 'request_delete_range') return true;
+    const p = op.request === 'request_put' ? op.request_put : undefined;
+    return p != null && !p.ignore_value && !p.ignore_lease && (p.lease === 0 || ctx.leaseExists(p.lease));
+  });
 }
 
 /** The Range answer for one key in a known state (new objects: the cached one is shared). */

@@ -113,4 +113,29 @@ describe('RedisAllocator with SQLite leaves', () => {
     const ok = await l2.txn(txn(put('b', '1')), ctx);
     expect(ok.rev).toBeGreaterThan(1_000_000);
   });
+  it("a commit group's plain puts get their revisions in one call, in group order; one unused is given back", async () => {
+    const node = fx.allocator();
+    const leaf = await openLeaf('l', node);
+    await node.seed(1);
+    await establish(node, [leaf]);
+    const before = node.stats().allocateCalls;
+    const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => leaf.txn(txn(put(`k/${i}`, `v${i}`)), ctx)));
+    expect(node.stats().allocateCalls - before).toBe(1);
+    const first = outcomes[0].rev;
+    expect(outcomes.map((o) => o.rev)).toEqual(Array.from({ length: 20 }, (_, i) => first + i));
+    const stored = await leaf.range(range('k/', 'k0'), first + 19);
+    for (const kv of stored.kvs) expect(kv.mod_revision).toBe(first + Number(kv.key.toString().slice(2)));
+    // A txn with compares asks for its revision after them (a failed compare uses none).
+    const cas = await leaf.txn({ compare: [{ result: 0, target: 0, key: b('k/0'), range_end: b(''), target_union: 'version', version: 5 }], success: [put('k/0', 'x')], failure: [] }, ctx);
+    expect(cas.rev).toBe(0);
+    // A put whose lease is there when it is queued but gone when it runs: its revision, asked
+    // for early and never written, is resolved at once (reads and watches do not wait for it).
+    let asked = 0;
+    const leaseGoes = { leaseExists: () => ++asked === 1 };
+    const refused = await failure(leaf.txn(txn(put('k/leased', 'v', { lease: 7 })), leaseGoes));
+    expect(refused.message).toMatch(/lease not found/);
+    const head = await node.current();
+    expect(head).toBe(first + 20);
+    await waitFor(async () => (await node.watermark(['l'])) === head, 'the unused revision resolved', 2_000);
+  });
 });

@@ -297,7 +297,8 @@ export class MvccStore implements LeafStore {
             ...this.knownKeys(tx),
             tx,
             sql: this.sql,
-            beginRev: () => this.allocator.current(),
+            // Asked for early, the revision is already counted: the view is the one before it.
+            beginRev: async () => (asked ? (await asked).rev - 1 : this.allocator.current()),
             compactedRev: this.compacted,
             leaseExists: ctx.leaseExists,
             allocate: async () => {

@@ -1,7 +1,7 @@
 // PostgreSQL spellings of the store's tables and statements. The statements are sql-text.ts's
 // (ON CONFLICT ... excluded, row-value IN and partial indexes are all PostgreSQL) but for the
-// head read, whose shared form PostgreSQL cannot run in O(limit). The `?` placeholders become
-// $1..$n in postgres-session.ts.
+// head read, whose shared form PostgreSQL cannot run in O(limit), and a put written in one
+// statement instead of three. The `?` placeholders become $1..$n in postgres-session.ts.
 import { ON_KEY_CONFLICT, ROW_PUT, sqlText, type SqlText } from '../../sql-text.ts';
 
 /** Keys and values are bytea (raw bytes, ordered like memcmp); revisions and leases bigint. */

@@ -5,7 +5,7 @@ import { status as Code } from '@grpc/grpc-js';
 // leaf, never an unknown error, and never an unhandled rejection. With span recording on, the
 // store's SQL shows in the request's trace (traced-dialect.ts).
 import { Errors, EtcdError } from '../etcd/errors.ts';
-import type { Allocation, RevisionAllocator } from '../revision/allocator.ts';
+import type { RevisionAllocator } from '../revision/allocator.ts';
 import { log } from '../telemetry/logger.ts';
 import type { Dialect, ReadTx, WriteTx } from './dialect.ts';
 import { GroupCommitQueue } from './group-commit.ts';
@@ -16,8 +16,9 @@ import { HeadCache } from './head-cache.ts';
 import { RecentEvents } from './recent-events.ts';
 import { ROW_DELETE, SCHEMA_VERSION, type SqlText } from './sql-text.ts';
 import { TracedDialect } from './traced-dialect.ts';
+import { TxnRevision } from './txn-revision.ts';
 import { executeTxn, type ExecutedTxn, type TxnEnv, type TxnOutcome } from './txn-executor.ts';
-import { EventType, type KeyValue, type MvccEvent, type RangeRequest, type TxnRequest } from './types.ts';
+import { EventType, type KeyValue, type MvccEvent, type PutRequest, type RangeRequest, type TxnRequest } from './types.ts';
 
 export interface MvccStoreOptions {
   /** Table-name prefix, so several leaves can share one database. */
@@ -277,16 +278,8 @@ export class MvccStore implements LeafStore {
    * own work (a Redis round trip per txn of the group, one after another)
    */
   private async writeTxn(ctx: TxnContext, build: (tx: WriteTx) => Promise<TxnRequest>, early = false): Promise<TxnOutcome> {
-    let rev = 0;
-    let allocation: Allocation | null = null;
-    let asked: Promise<Allocation> | null = null;
+    const revision = new TxnRevision(this.allocator, this.name);
     let settled = true;
-    const prepare = early
-      ? () => {
-          asked ??= this.allocator.allocate(this.name);
-          asked.catch(() => undefined); // its error reaches the txn through allocate()
-        }
-      : undefined;
     try {
       // May run twice: group-commit.ts redoes a group whose optimistic attempt failed (nothing of
       // it committed); the second run keeps the revision of the first.
@@ -297,15 +290,13 @@ export class MvccStore implements LeafStore {
             ...this.knownKeys(tx),
             tx,
             sql: this.sql,
-            // Asked for early, the revision is already counted: the view is the one before it.
-            beginRev: async () => (asked ? (await asked).rev - 1 : this.allocator.current()),
+            beginRev: () => revision.view(),
             compactedRev: this.compacted,
             leaseExists: ctx.leaseExists,
             allocate: async () => {
-              allocation ??= await (asked ?? this.allocator.allocate(this.name));
-              rev = allocation.rev;
+              const allocation = await revision.take();
               if (this.allocator.checksGeneration) await this.checkGeneration(tx, allocation.generation);
-              return rev;
+              return allocation.rev;
             },
           },
           req,
@@ -319,9 +310,10 @@ export class MvccStore implements LeafStore {
         this.recent?.add(done.rev, done.events);
         this.heads?.apply(done.rev, done.events);
       };
-      const outcome = await this.write(execute, record, prepare);
+      const outcome = await this.write(execute, record, early ? () => revision.askEarly() : undefined);
       return { response: outcome.response, rev: outcome.rev };
     } catch (err) {
+      const rev = revision.rev;
       // The revision's log slot was taken by a gap row: a fencer presumed this writer dead.
       if (rev !== 0 && this.dialect.isDuplicate(err)) throw Errors.unavailable(`leaf ${this.name}: revision ${rev} was fenced before it committed; retry`);
       // Lost the database mid-transaction (maybe mid-COMMIT): whether it committed is unknown.
@@ -332,9 +324,8 @@ export class MvccStore implements LeafStore {
       throw err;
     } finally {
       // Committed or rolled back, the revision is no longer pending.
-      if (rev !== 0 && settled) this.allocator.resolve(this.name, rev);
-      // Asked for early but never used (the txn failed before it wrote): not pending either.
-      else if (rev === 0 && asked) (asked as Promise<Allocation>).then((a) => this.allocator.resolve(this.name, a.rev), () => undefined);
+      if (revision.rev !== 0 && settled) this.allocator.resolve(this.name, revision.rev);
+      revision.releaseUnused();
     }
   }
 
@@ -515,12 +506,12 @@ function isHeadGet(req: RangeRequest): boolean {
  * then be asked for before it runs without risking one it does not use.
  */
 function surelyWrites(req: TxnRequest, ctx: TxnContext): boolean {
-  if (req.compare.length > 0 || !req.success.some((op) => op.request === 'request_put')) return false;
-  return req.success.every((op) => {
-    if (op.request === 'request_delete_range') return true;
-    const p = op.request === 'request_put' ? op.request_put : undefined;
-    return p != null && !p.ignore_value && !p.ignore_lease && (p.lease === 0 || ctx.leaseExists(p.lease));
-  });
+  const cannotBeRefused = (p: PutRequest) => !p.ignore_value && !p.ignore_lease && (p.lease === 0 || ctx.leaseExists(p.lease));
+  return (
+    req.compare.length === 0 &&
+    req.success.some((op) => op.request === 'request_put') &&
+    req.success.every((op) => op.request === 'request_delete_range' || (op.request === 'request_put' && !!op.request_put && cannotBeRefused(op.request_put)))
+  );
 }
 
 /** The Range answer for one key in a known state (new objects: the cached one is shared). */

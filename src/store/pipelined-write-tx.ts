@@ -9,6 +9,9 @@
 // redone the careful way (WriteTxRedo).
 import { WriteTxRedo, type SqlParam, type WriteTx, type WriteTxOptions } from './dialect.ts';
 
+/** Takes a deferred read's first row (undefined: none); see WriteTx.readLater. */
+export type DeliverRow = (row: any) => void;
+
 /** What a dialect's writer session offers (postgres-session.ts, mysql-session.ts). */
 export interface PipelinedSession<R> {
   /** Called when a queued control statement failed. */
@@ -16,7 +19,7 @@ export interface PipelinedSession<R> {
   defer(control: string): void;
   deferWrite(sql: string, params: SqlParam[]): void;
   /** A queued read: its first row goes to `deliver` when the queue is sent (see WriteTx.readLater). */
-  deferRead(sql: string, params: SqlParam[], deliver: (row: any) => void): void;
+  deferRead(sql: string, params: SqlParam[], deliver: DeliverRow): void;
   /** Sends what is queued; resolves with the last statement's result. */
   flush(): Promise<R | undefined>;
   all<T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T[]>;

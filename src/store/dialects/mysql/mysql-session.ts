@@ -8,6 +8,7 @@
 // as BIGINT (mysql2 would send DOUBLE, which MySQL refuses for LIMIT ?).
 import mysql from 'mysql2';
 import type { SqlParam, SqlRunner } from '../../dialect.ts';
+import type { DeliverRow } from '../../pipelined-write-tx.ts';
 import { isConnectionLost, translateMysqlError } from './mysql-errors.ts';
 
 const { TypedParameter } = mysql;
@@ -112,8 +113,7 @@ function splitStatements(statement: Statement): Statement[] {
 }
 
 /** Queued work, in order: control statements, write statements, or reads whose first row is delivered. */
-type Queued = { control: string } | { write: Statement; deliver?: Deliver };
-type Deliver = (row: any) => void;
+type Queued = { control: string } | { write: Statement; deliver?: DeliverRow };
 
 export class MysqlSession implements SqlRunner {
   /** Not sent yet, in order. */
@@ -134,7 +134,7 @@ export class MysqlSession implements SqlRunner {
     this.queue.push({ write: { sql, params } });
   }
 
-  deferRead(sql: string, params: SqlParam[], deliver: Deliver): void {
+  deferRead(sql: string, params: SqlParam[], deliver: DeliverRow): void {
     this.queue.push({ write: { sql, params }, deliver });
   }
 
@@ -177,7 +177,7 @@ export class MysqlSession implements SqlRunner {
     const parts = final ? splitStatements(final) : [];
     let result: Result | undefined;
     let batch: string[] = [];
-    let readers: Array<Deliver | undefined> = [];
+    let readers: Array<DeliverRow | undefined> = [];
     const sendBatch = async (): Promise<Result[]> => {
       if (batch.length === 0) return [];
       const statements = batch;
@@ -194,7 +194,7 @@ export class MysqlSession implements SqlRunner {
         throw translateMysqlError(err);
       }
     };
-    const sendAlone = async (item: Statement, deliver?: Deliver) => {
+    const sendAlone = async (item: Statement, deliver?: DeliverRow) => {
       await sendBatch();
       try {
         result = await this.exec(item.sql, item.params);

@@ -7,6 +7,7 @@
 // in pipeline mode and the socket is corked around the batch: one write for all of it.
 import type pg from 'pg';
 import type { SqlParam, SqlRunner } from '../../dialect.ts';
+import type { DeliverRow } from '../../pipelined-write-tx.ts';
 import { translatePostgresError } from './postgres-errors.ts';
 
 interface Prepared {
@@ -49,7 +50,7 @@ function statement(sql: string, params: SqlParam[]): pg.QueryConfig {
  * Queued work: control statements (run together as one simple query), a write statement, or a
  * read whose first row is delivered when it is answered.
  */
-type Queued = { control: string } | { write: pg.QueryConfig; deliver?: (row: any) => void };
+type Queued = { control: string } | { write: pg.QueryConfig; deliver?: DeliverRow };
 
 export class PostgresSession implements SqlRunner {
   /** Not sent yet, in order. */
@@ -72,7 +73,7 @@ export class PostgresSession implements SqlRunner {
     this.queue.push({ write: statement(sql, params) });
   }
 
-  deferRead(sql: string, params: SqlParam[], deliver: (row: any) => void): void {
+  deferRead(sql: string, params: SqlParam[], deliver: DeliverRow): void {
     this.queue.push({ write: statement(sql, params), deliver });
   }
 
@@ -91,7 +92,7 @@ export class PostgresSession implements SqlRunner {
     const queue = this.queue;
     this.queue = [];
     if (queue.length === 0 && !final) return undefined;
-    const sent: Array<{ control: boolean; answer: Promise<pg.QueryResult | pg.QueryResult[]>; deliver?: (row: unknown) => void }> = [];
+    const sent: Array<{ control: boolean; answer: Promise<pg.QueryResult | pg.QueryResult[]>; deliver?: DeliverRow }> = [];
     const stream = this.client.connection.stream;
     stream.cork();
     try {

@@ -114,7 +114,7 @@ export async function readRangeAtHead(once: RunOnce, sql: SqlText, req: RangeReq
     return head > rev ? null : { kvs: [], more: false, count: n };
   }
   const fetchLimit = req.limit > 0 ? req.limit + 1 : 0;
-  const rows = await once<Row & { head: number | null }>(sql.headAndCurrentRows(bound, !req.keys_only, fetchLimit > 0), fetchLimit > 0 ? [...params, fetchLimit] : params);
+  const rows = await once<Row & { head: number | null }>(sql.headAndCurrentRows(bound, !req.keys_only, fetchLimit), fetchLimit > 0 ? [...params, fetchLimit] : params);
   // No row matched (or the dialect's form carries the head on a row of NULLs): if the head read
   // afterwards is still <= rev, it was at the read too (it only grows), so "nothing" is exact.
   const head = rows.length > 0 ? Number(rows[0].head ?? 0) : Number((await once<{ rev: number | null }>(sql.headRev, []))[0]?.rev ?? 0);

@@ -88,9 +88,10 @@ export function sqlText(p: string, onKeyConflict = ON_KEY_CONFLICT) {
     // the leaf's head revision, so the caller knows whether they are exact at its revision. The
     // range is read in key order up to the limit (no sort). When nothing matches there is no
     // row to carry the head: the caller then reads the head alone (it can only have grown).
-    headAndCurrentRows: (b: KeyBound, withValue: boolean, limited: boolean) =>
+    // `limit` is the number of rows fetched, 0 for all; when non-zero the last parameter is it.
+    headAndCurrentRows: (b: KeyBound, withValue: boolean, limit: number) =>
       `SELECT (SELECT max(rev) FROM ${p}log) AS head, ${withValue ? kvCols : kvColsNoValue}
-       FROM ${p}kv WHERE ${inRange(b)} ORDER BY k${limited ? ' LIMIT ?' : ''}`,
+       FROM ${p}kv WHERE ${inRange(b)} ORDER BY k${limit > 0 ? ' LIMIT ?' : ''}`,
     headAndCurrentCount: (b: KeyBound) => `SELECT (SELECT max(rev) FROM ${p}log) AS head, (SELECT count(*) FROM ${p}kv WHERE ${inRange(b)}) AS n`,
 
     // The latest row per key at or below a revision, skipping tombstones.

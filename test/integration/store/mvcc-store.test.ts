@@ -190,6 +190,46 @@ for (const backend of DIALECTS) {
       expect(second.prev_kv?.value.equals(big1)).toBe(true);
     });
 
+    it('pages big enough for a bulk read (binary COPY on PostgreSQL) answer every byte, count and more exactly', async () => {
+      const statements: string[] = [];
+      const readOnce = leaf.dialect.readOnce?.bind(leaf.dialect);
+      if (readOnce) {
+        leaf.dialect.readOnce = <T>(sql: string, params: Parameters<typeof readOnce>[1]) => {
+          statements.push(sql);
+          return readOnce<T>(sql, params);
+        };
+      }
+      // Keys with 0x00 and 0xff bytes, values of every byte and the empty value, versions above 1.
+      const keys = Array.from({ length: 90 }, (_, i) => Buffer.concat([b('p/'), Buffer.from([i % 3 === 0 ? 0x00 : 0xff, i])]));
+      const valueOf = (i: number) => (i % 10 === 0 ? Buffer.alloc(0) : Buffer.from(Array.from({ length: 300 + i }, (_, j) => (i * 7 + j) % 256)));
+      for (let i = 0; i < keys.length; i += 30) {
+        await store.txn(txn(...keys.slice(i, i + 30).map((k) => put(k, b('old')))), ctx);
+        await store.txn(txn(...keys.slice(i, i + 30).map((k, j) => put(k, valueOf(i + j)))), ctx);
+      }
+      const head = await allocator.current();
+      const expected = (await store.range(range('p/', 'p0'), head)).kvs; // no limit: not a bulk read
+      expect(expected.map((kv) => kv.key.toString('hex'))).toEqual([...keys].sort(Buffer.compare).map((k) => k.toString('hex')));
+      expect(expected.every((kv) => kv.version === 2 && kv.mod_revision > kv.create_revision)).toBe(true);
+
+      // Walk in pages of 40, bounded and (from 'p/' on, range_end 0x00) unbounded, at the first page's revision.
+      for (const end of [b('p0'), Buffer.from([0])]) {
+        const walked: typeof expected = [];
+        let from = b('p/');
+        for (;;) {
+          const page = await store.range(range(from, end, { limit: 40, revision: head }), head);
+          expect(page.count).toBe(expected.length - walked.length);
+          walked.push(...page.kvs);
+          expect(page.more).toBe(walked.length < expected.length);
+          if (!page.more) break;
+          from = Buffer.concat([page.kvs[page.kvs.length - 1].key, Buffer.of(0)]);
+        }
+        expect(walked).toEqual(expected);
+      }
+      // An empty range with a bulk limit answers nothing, exactly.
+      expect(await store.range(range('q/', 'q0', { limit: 40 }), head)).toMatchObject({ kvs: [], more: false, count: 0 });
+      if (backend.name === 'postgres') expect(statements.filter((sql) => sql.startsWith('COPY ')).length).toBeGreaterThanOrEqual(7);
+    });
+
     it('events carry the row they replaced (prev_kv), deletes included', async () => {
       const a1 = (await store.txn(txn(put('e/a', '1')), ctx)).rev;
       const a2 = (await store.txn(txn(put('e/a', '2'), put('e/b', 'x')), ctx)).rev;

@@ -49,9 +49,9 @@ export function mysqlStatements(p: string): SqlText {
     // several statements with the first non-empty result. Read after the rows, that head can
     // only be higher than theirs: the caller, which checks it is not above its revision, stays
     // exact (an empty range at a head <= rev is empty at rev).
-    headAndCurrentRows: (b, withValue, limited) =>
+    headAndCurrentRows: (b, withValue, limit) =>
       `SELECT (SELECT max(rev) FROM ${p}log) AS head, k, create_rev, mod_rev, version, lease${withValue ? ', value' : ''}
-       FROM ${p}kv WHERE ${b === 'bounded' ? 'k >= ? AND k < ?' : 'k >= ?'} ORDER BY k${limited ? ' LIMIT ?' : ''};
+       FROM ${p}kv WHERE ${b === 'bounded' ? 'k >= ? AND k < ?' : 'k >= ?'} ORDER BY k${limit > 0 ? ' LIMIT ?' : ''};
        SELECT max(rev) AS head, NULL AS k FROM ${p}log`,
   };
 }

@@ -6,12 +6,15 @@
 // take turns; READ COMMITTED is enough under it. Round trips are saved where nothing waits for
 // them (postgres-session.ts, and a read-only COMMIT rides on the connection's next use). A dead
 // connection is replaced by the next transaction; idle connections' errors are caught; every
-// query has a server-side and a client-side timeout.
+// query has a server-side and a client-side timeout. Big head pages come as binary COPY on a
+// pool of their own (postgres-binary-copy.ts).
 import pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
 import type { Dialect, ReadTx, SqlParam, WriteTx, WriteTxOptions } from '../../dialect.ts';
 import { runWriterTx, type WriterOps } from '../../pipelined-write-tx.ts';
 import { SerialLock } from '../../serial-lock.ts';
 import type { SqlText } from '../../sql-text.ts';
+import { copyColumnsOf, decodeBinaryCopy, inlineParams, type CopyColumn } from './postgres-binary-copy.ts';
 import { isClosedUnderUs, isConnectionLost, isPostgresUnavailable, PostgresClosedError } from './postgres-errors.ts';
 import { postgresSchema, postgresStatements, postgresTables, postgresWriteLock } from './postgres-schema.ts';
 import { PostgresSession } from './postgres-session.ts';
@@ -82,6 +85,8 @@ export class PostgresDialect implements Dialect {
   readonly kind = 'postgres' as const;
   readonly capabilities = { singleWriter: true, schemaOnOpen: true, maxGroupCommit: 64, optimisticWrites: true };
   private pool: pg.Pool | null = null;
+  /** Readers for binary COPY (postgres-binary-copy.ts), outside pipeline mode, which refuses COPY. */
+  private copyPool: pg.Pool | null = null;
   /** The writer connection; replaced when it dies. Guarded by writeLock. */
   private writer: Writer | null = null;
   private readonly writeLock = new SerialLock();
@@ -129,12 +134,9 @@ export class PostgresDialect implements Dialect {
     };
   }
 
-  /** Readers connect when first used; the writer connects now, to create the schema (so an unreachable server fails open()). */
-  async open(prefix = ''): Promise<void> {
-    if (!PREFIX.test(prefix)) throw new Error(`table prefix ${JSON.stringify(prefix)} may hold only letters, digits and underscores`);
-    this.prefix = prefix;
-    this.closed = false;
-    const pool = new pg.Pool({ ...this.clientConfig('reader'), max: this.options.poolMax ?? 10, idleTimeoutMillis: 30_000 });
+  /** A pool of reader connections, in pipeline mode or not (COPY cannot run in it). */
+  private newReaderPool(role: string, pipeline: boolean): pg.Pool {
+    const pool = new pg.Pool({ ...this.clientConfig(role), pipeline, max: this.options.poolMax ?? 10, idleTimeoutMillis: 30_000 });
     // An idle client's error (server restart, network) is reported here: the pool drops the
     // client. Checked-out clients get a listener of their own (pg-pool removes its own then).
     pool.on('error', () => undefined);
@@ -143,7 +145,16 @@ export class PostgresDialect implements Dialect {
       this.readerClients.add(client);
     });
     pool.on('remove', (client) => this.readerClients.delete(client));
-    this.pool = pool;
+    return pool;
+  }
+
+  /** Readers connect when first used; the writer connects now, to create the schema (so an unreachable server fails open()). */
+  async open(prefix = ''): Promise<void> {
+    if (!PREFIX.test(prefix)) throw new Error(`table prefix ${JSON.stringify(prefix)} may hold only letters, digits and underscores`);
+    this.prefix = prefix;
+    this.closed = false;
+    this.pool = this.newReaderPool('reader', true);
+    this.copyPool = this.newReaderPool('bulk reader', false);
     await this.writeLock.run(async () => {
       const { client } = await this.connectWriter();
       // Nodes opening the same leaf at once would race on the catalog: one at a time.
@@ -165,13 +176,11 @@ export class PostgresDialect implements Dialect {
       this.writer = null;
       if (w) await endClient(w.client);
     });
-    const pool = this.pool;
+    const pools = [this.pool, this.copyPool].filter((pool) => pool !== null);
     this.pool = null;
-    if (!pool) return;
-    const ended = pool.end().then(
-      () => true,
-      () => true,
-    );
+    this.copyPool = null;
+    if (pools.length === 0) return;
+    const ended = Promise.all(pools.map((pool) => pool.end().catch(() => undefined))).then(() => true);
     if (await Promise.race([ended, sleep(CLOSE_GRACE_MS).then(() => false)])) return;
     for (const client of this.readerClients) client.connection.stream.destroy();
     await Promise.race([ended, sleep(CLOSE_GRACE_MS)]);
@@ -214,7 +223,28 @@ export class PostgresDialect implements Dialect {
 
   /** One statement on its own: autocommit, its own snapshot, one round trip. */
   readOnce<T>(sql: string, params: SqlParam[]): Promise<T[]> {
+    const columns = copyColumnsOf(sql);
+    if (columns) return this.copyOnce<T>(inlineParams(sql, params), columns, true);
     return this.onReader(false, (session) => session.all<T>(sql, params), true);
+  }
+
+  /** Runs a binary COPY read (a statement of binaryCopyRead, parameters inlined) on a bulk reader. */
+  private async copyOnce<T>(text: string, columns: readonly CopyColumn[], mayRetry: boolean): Promise<T[]> {
+    if (!this.copyPool) throw new PostgresClosedError();
+    const client = await this.copyPool.connect();
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of client.query(copyTo(text))) chunks.push(chunk as Buffer);
+    } catch (err) {
+      const lost = isConnectionLost(err);
+      // A failed statement leaves the connection usable (not in a transaction); a lost one is dropped.
+      client.release(lost || undefined);
+      // A pooled connection that died while idle fails before any data: run it on another one.
+      if (lost && mayRetry && chunks.length === 0 && isClosedUnderUs(err)) return this.copyOnce(text, columns, false);
+      throw err;
+    }
+    client.release();
+    return decodeBinaryCopy<T>(Buffer.concat(chunks), columns);
   }
 
   /** Runs fn on a pooled reader, in a REPEATABLE READ transaction or (inTransaction false) not. */

@@ -18,8 +18,8 @@ interface Prepared {
 /** Statement text -> prepared statement. Process-wide: a name always means the same text. */
 const prepared = new Map<string, Prepared>();
 
-/** `?` placeholders -> $1..$n, leaving quoted literals and identifiers alone. */
-export function numberPlaceholders(sql: string): string {
+/** Rewrites each `?` outside quoted literals and identifiers with `placeholder(n)`, n from 1. */
+export function replacePlaceholders(sql: string, placeholder: (n: number) => string): string {
   let out = '';
   let n = 0;
   let quote: string | null = null;
@@ -29,12 +29,17 @@ export function numberPlaceholders(sql: string): string {
     } else if (ch === "'" || ch === '"') {
       quote = ch;
     } else if (ch === '?') {
-      out += `$${++n}`;
+      out += placeholder(++n);
       continue;
     }
     out += ch;
   }
   return out;
+}
+
+/** `?` placeholders -> $1..$n, leaving quoted literals and identifiers alone. */
+export function numberPlaceholders(sql: string): string {
+  return replacePlaceholders(sql, (n) => `$${n}`);
 }
 
 function statement(sql: string, params: SqlParam[]): pg.QueryConfig {

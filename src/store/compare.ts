@@ -51,7 +51,7 @@ async function applyCompare(tx: ReadTx, sql: SqlText, c: Compare, known: KnownKe
     kvs = single ? [single] : [];
   } else if (!intervalIsEmpty(iv)) {
     const { bound, params } = intervalParams(iv);
-    kvs = (await tx.all<any>(sql.currentRows(bound, true, false), params)).map(toKeyValue);
+    kvs = (await tx.all<any>(sql.currentRows(bound, true, 0), params)).map(toKeyValue);
   }
   // A value compare on missing keys always fails: etcd cannot tell a missing value from "".
   if (kvs.length === 0) return c.target === CompareTarget.VALUE ? false : compareKv(c, null);

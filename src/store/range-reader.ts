@@ -54,7 +54,7 @@ export async function readRange(tx: ReadTx, sql: SqlText, req: RangeRequest, rev
   const wholeRange = order !== SortOrder.NONE || filtered;
   const fetchLimit = !wholeRange && req.limit > 0 ? req.limit + 1 : 0;
   const withValue = !req.keys_only || req.sort_target === SortTarget.VALUE;
-  const text = atHead ? sql.currentRows(bound, withValue, fetchLimit > 0) : sql.historicalRows(bound, withValue, fetchLimit > 0);
+  const text = atHead ? sql.currentRows(bound, withValue, fetchLimit) : sql.historicalRows(bound, withValue, fetchLimit);
   const rows = await tx.all<Row>(text, fetchLimit > 0 ? [...revParams, fetchLimit] : revParams);
 
   let count = rows.length;

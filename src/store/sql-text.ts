@@ -78,8 +78,10 @@ export function sqlText(p: string, onKeyConflict = ON_KEY_CONFLICT) {
     metaInsert: `INSERT INTO ${p}meta (name, value) VALUES (?, ?)`,
     metaUpdate: `UPDATE ${p}meta SET value = ? WHERE name = ?`,
 
-    currentRows: (b: KeyBound, withValue: boolean, limited: boolean) =>
-      `SELECT ${withValue ? kvCols : kvColsNoValue} FROM ${p}kv WHERE ${inRange(b)} ORDER BY k${limited ? ' LIMIT ?' : ''}`,
+    // Rows of a range in key order; `limit` is the number of rows fetched (0: all), when
+    // non-zero the last parameter.
+    currentRows: (b: KeyBound, withValue: boolean, limit: number) =>
+      `SELECT ${withValue ? kvCols : kvColsNoValue} FROM ${p}kv WHERE ${inRange(b)} ORDER BY k${limit > 0 ? ' LIMIT ?' : ''}`,
     currentCount: (b: KeyBound) => `SELECT count(*) AS n FROM ${p}kv WHERE ${inRange(b)}`,
     currentOne: `SELECT ${kvCols} FROM ${p}kv WHERE k = ?`,
     upsertCurrent: `INSERT INTO ${p}kv (k, create_rev, mod_rev, version, lease, value) VALUES (?, ?, ?, ?, ?, ?) ${onKeyConflict}`,
@@ -88,17 +90,16 @@ export function sqlText(p: string, onKeyConflict = ON_KEY_CONFLICT) {
     // the leaf's head revision, so the caller knows whether they are exact at its revision. The
     // range is read in key order up to the limit (no sort). When nothing matches there is no
     // row to carry the head: the caller then reads the head alone (it can only have grown).
-    // `limit` is the number of rows fetched, 0 for all; when non-zero the last parameter is it.
     headAndCurrentRows: (b: KeyBound, withValue: boolean, limit: number) =>
       `SELECT (SELECT max(rev) FROM ${p}log) AS head, ${withValue ? kvCols : kvColsNoValue}
        FROM ${p}kv WHERE ${inRange(b)} ORDER BY k${limit > 0 ? ' LIMIT ?' : ''}`,
     headAndCurrentCount: (b: KeyBound) => `SELECT (SELECT max(rev) FROM ${p}log) AS head, (SELECT count(*) FROM ${p}kv WHERE ${inRange(b)}) AS n`,
 
     // The latest row per key at or below a revision, skipping tombstones.
-    historicalRows: (b: KeyBound, withValue: boolean, limited: boolean) =>
+    historicalRows: (b: KeyBound, withValue: boolean, limit: number) =>
       `SELECT l.k AS k, l.create_rev AS create_rev, l.rev AS mod_rev, l.version AS version, l.lease AS lease${withValue ? ', l.value AS value' : ''}
        FROM (${latestPerKey(b)}) m JOIN ${p}log l ON l.k = m.k AND l.rev = m.rev
-       WHERE l.kind = ${ROW_PUT} ORDER BY l.k${limited ? ' LIMIT ?' : ''}`,
+       WHERE l.kind = ${ROW_PUT} ORDER BY l.k${limit > 0 ? ' LIMIT ?' : ''}`,
     historicalCount: (b: KeyBound) =>
       `SELECT count(*) AS n FROM (${latestPerKey(b)}) m JOIN ${p}log l ON l.k = m.k AND l.rev = m.rev WHERE l.kind = ${ROW_PUT}`,
 

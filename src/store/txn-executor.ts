@@ -206,7 +206,7 @@ class TxnRun {
     let victims: KeyValue[] = [];
     if (!intervalIsEmpty(iv)) {
       const { bound, params } = intervalParams(iv);
-      victims = (await tx.all<any>(sql.currentRows(bound, true, false), params)).map(toKeyValue);
+      victims = (await tx.all<any>(sql.currentRows(bound, true, 0), params)).map(toKeyValue);
     }
     if (victims.length > 0) {
       const rev = await this.revision();

@@ -12,7 +12,7 @@ describe('inlineStatement', () => {
     const sql = mysqlStatements('t_');
     // [text, placeholders]: store SQL has no `?` inside literals; the last text has two.
     const texts: Array<[string, number]> = [
-      sql.insertLog, sql.upsertCurrent, sql.currentOne, sql.metaUpdate, sql.events, sql.currentRows('bounded', true, true),
+      sql.insertLog, sql.upsertCurrent, sql.currentOne, sql.metaUpdate, sql.events, sql.currentRows('bounded', true, 501),
       ...sql.putUnread.map((s) => s.sql),
     ].map((text) => [text, text.split('?').length - 1]);
     texts.push(["SELECT '?' AS q, ? AS p, `a?b` AS c FROM t WHERE x = ?", 2]);

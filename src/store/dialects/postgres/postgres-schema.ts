@@ -102,7 +102,7 @@ export function postgresStatements(p: string): SqlText {
       }
       const cols = `k, create_rev, mod_rev, version, lease${withValue ? ', value' : ''}`;
       const nulls = `NULL, NULL, NULL, NULL, NULL${withValue ? ', NULL' : ''}`;
-      return `WITH r AS (${base.currentRows(b, withValue, limit > 0)})
+      return `WITH r AS (${base.currentRows(b, withValue, limit)})
         SELECT (SELECT max(rev) FROM ${p}log) AS head, ${cols} FROM r
         UNION ALL SELECT (SELECT max(rev) FROM ${p}log), ${nulls} WHERE NOT EXISTS (SELECT 1 FROM r)`;
     },

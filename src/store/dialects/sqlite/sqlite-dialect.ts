@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import type { Dialect, ReadTx, SqlParam, WriteTx } from '../../dialect.ts';
 import { SerialLock } from '../../serial-lock.ts';
 import { sqlText, type SqlText } from '../../sql-text.ts';
+import { isPackedPage, sqliteStatements, unpackPage } from './sqlite-packed-page.ts';
 
 export interface SqliteOptions {
   path: string;
@@ -33,9 +34,16 @@ class Connection {
     this.prepare(sql).run();
   }
 
+  /** All rows of a statement; a packed page (sqlite-packed-page.ts) comes unpacked. */
+  all<T>(sql: string, params: SqlParam[]): T[] {
+    const statement = this.prepare(sql);
+    if (isPackedPage(sql)) return unpackPage(statement.get(...params) as Parameters<typeof unpackPage>[0]) as T[];
+    return statement.all(...params) as T[];
+  }
+
   runner(): ReadTx {
     return {
-      all: async <T>(sql: string, params: SqlParam[] = []) => this.prepare(sql).all(...params) as T[],
+      all: async <T>(sql: string, params: SqlParam[] = []) => this.all<T>(sql, params),
       get: async <T>(sql: string, params: SqlParam[] = []) => this.prepare(sql).get(...params) as T | undefined,
       run: async (sql: string, params: SqlParam[] = []) => ({ changes: this.prepare(sql).run(...params).changes }),
     };
@@ -71,7 +79,7 @@ export class SqliteDialect implements Dialect {
   }
 
   statements(p: string): SqlText {
-    return sqlText(p);
+    return sqliteStatements(sqlText(p), p);
   }
 
   async open(): Promise<void> {
@@ -106,7 +114,7 @@ export class SqliteDialect implements Dialect {
   }
 
   readOnce<T>(sql: string, params: SqlParam[]): Promise<T[]> {
-    return this.readLock.run(async () => this.reader.prepare(sql).all(...params) as T[]);
+    return this.readLock.run(async () => this.reader.all<T>(sql, params));
   }
 
   writeTx<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {

@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import type { Dialect, ReadTx, SqlParam, WriteTx } from '../../dialect.ts';
 import { SerialLock } from '../../serial-lock.ts';
 import { sqlText, type SqlText } from '../../sql-text.ts';
-import { isPackedPage, sqliteStatements, unpackPage } from './sqlite-packed-page.ts';
+import { isPackedPage, sqliteStatements, unpackedText, unpackPage } from './sqlite-packed-page.ts';
 
 export interface SqliteOptions {
   path: string;
@@ -37,8 +37,13 @@ class Connection {
   /** All rows of a statement; a packed page (sqlite-packed-page.ts) comes unpacked. */
   all<T>(sql: string, params: SqlParam[]): T[] {
     const statement = this.prepare(sql);
-    if (isPackedPage(sql)) return unpackPage(statement.get(...params) as Parameters<typeof unpackPage>[0]) as T[];
-    return statement.all(...params) as T[];
+    if (!isPackedPage(sql)) return statement.all(...params) as T[];
+    try {
+      return unpackPage(statement.get(...params) as Parameters<typeof unpackPage>[0]) as T[];
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'SQLITE_TOOBIG') throw err;
+      return this.prepare(unpackedText(sql)!).all(...params) as T[];
+    }
   }
 
   runner(): ReadTx {

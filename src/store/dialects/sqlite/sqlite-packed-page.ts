@@ -27,25 +27,34 @@ interface PackedAnswer {
   page: Buffer | null;
 }
 
-/** Packed statement texts (the same text is built for every read of its shape). */
-const packedTexts = new Set<string>();
+/** Packed statement text -> the same read unpacked (the same texts are built for every read of their shape). */
+const unpackedTexts = new Map<string, string>();
 
 const ROW_HEADER = `CAST(length(k) || ',' || length(value) || ',' || create_rev || ',' || mod_rev || ',' || version || ',' || lease || ';' AS BLOB)`;
 
 /**
  * `select` (rows k, create_rev, mod_rev, version, lease, value in key order, limited) packed into
- * one row; `head`: the SQL of the leaf's head revision, read in the same statement.
+ * one row; `head`: the SQL of the leaf's head revision, read in the same statement. `unpacked`:
+ * the same read as plain rows.
  */
-function packed(select: string, head: string | null): string {
+function packed(select: string, head: string | null, unpacked: string): string {
   const text = `SELECT ${head ? `${head} AS head, ` : ''}count(*) AS n,
     CAST(group_concat(${ROW_HEADER} || k || value, '') AS BLOB) AS page FROM (${select})`;
-  packedTexts.add(text);
+  unpackedTexts.set(text, unpacked);
   return text;
 }
 
 /** Whether `sql` was made here: run it with get() and unpack its answer. */
 export function isPackedPage(sql: string): boolean {
-  return packedTexts.has(sql);
+  return unpackedTexts.has(sql);
+}
+
+/**
+ * The plain form of a packed statement, for a page too big for one value (SQLITE_TOOBIG: a
+ * page of large values beyond SQLite's 1 GB limit): it takes the same parameters.
+ */
+export function unpackedText(sql: string): string | undefined {
+  return unpackedTexts.get(sql);
 }
 
 function malformed(what: string): Error {
@@ -89,11 +98,17 @@ export function sqliteStatements(base: SqlText, p: string): SqlText {
   const big = (withValue: boolean, limit: number) => withValue && limit >= PACKED_PAGE_MIN_ROWS;
   return {
     ...base,
-    currentRows: (b: KeyBound, withValue: boolean, limit: number) =>
-      big(withValue, limit) ? packed(base.currentRows(b, true, limit), null) : base.currentRows(b, withValue, limit),
-    historicalRows: (b: KeyBound, withValue: boolean, limit: number) =>
-      big(withValue, limit) ? packed(base.historicalRows(b, true, limit), null) : base.historicalRows(b, withValue, limit),
-    headAndCurrentRows: (b: KeyBound, withValue: boolean, limit: number) =>
-      big(withValue, limit) ? packed(base.currentRows(b, true, limit), `(SELECT max(rev) FROM ${p}log)`) : base.headAndCurrentRows(b, withValue, limit),
+    currentRows: (b: KeyBound, withValue: boolean, limit: number) => {
+      const rows = base.currentRows(b, withValue, limit);
+      return big(withValue, limit) ? packed(rows, null, rows) : rows;
+    },
+    historicalRows: (b: KeyBound, withValue: boolean, limit: number) => {
+      const rows = base.historicalRows(b, withValue, limit);
+      return big(withValue, limit) ? packed(rows, null, rows) : rows;
+    },
+    headAndCurrentRows: (b: KeyBound, withValue: boolean, limit: number) => {
+      const rows = base.headAndCurrentRows(b, withValue, limit);
+      return big(withValue, limit) ? packed(base.currentRows(b, true, limit), `(SELECT max(rev) FROM ${p}log)`, rows) : rows;
+    },
   };
 }

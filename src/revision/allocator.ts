@@ -15,6 +15,9 @@ export interface Allocation {
   generation: number;
 }
 
+/** The leaves whose advance a wake-up already put into knownWatermark(): all of them, or these. */
+export type KnownLeaves = 'all' | ReadonlySet<string>;
+
 export interface RevisionAllocator {
   /** True when the allocator hands out generations that the leaves must check (Redis). */
   readonly checksGeneration: boolean;
@@ -44,7 +47,16 @@ export interface RevisionAllocator {
   expired(leaves: readonly string[]): Promise<Array<{ leaf: string; rev: number }>>;
   /** How many revisions of `leaf` are pending (a metric). */
   pendingCount(leaf: string): Promise<number>;
-  /** Calls cb whenever some watermark may have advanced. Returns an unsubscribe function. */
-  onAdvance(cb: () => void): () => void;
+  /**
+   * A watermark of `leaves` this node has already seen, without asking anyone: never above
+   * W(leaves), maybe below it.
+   */
+  knownWatermark(leaves: readonly string[]): number;
+  /**
+   * Calls cb whenever some watermark may have advanced; `known` says for which leaves the
+   * advance is already in knownWatermark() (this node resolved it), so seeing it costs no round
+   * trip. Returns an unsubscribe function.
+   */
+  onAdvance(cb: (known: KnownLeaves) => void): () => void;
   close(): Promise<void>;
 }

@@ -1,6 +1,6 @@
 // In-process allocator for a single node (the embedded default): no Redis, same contract.
 import { untraced } from '../telemetry/tracing.ts';
-import type { Allocation, RevisionAllocator } from './allocator.ts';
+import type { Allocation, KnownLeaves, RevisionAllocator } from './allocator.ts';
 
 interface Waiter {
   leaves: readonly string[];
@@ -15,7 +15,7 @@ export class MemoryAllocator implements RevisionAllocator {
   private counter = 1;
   /** Pending revisions per leaf, in allocation (= ascending) order. */
   private readonly pending = new Map<string, number[]>();
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(known: KnownLeaves) => void>();
   private waiters: Waiter[] = [];
 
   async seed(floor: number): Promise<void> {
@@ -81,7 +81,12 @@ export class MemoryAllocator implements RevisionAllocator {
     return new Promise((resolve) => this.waiters.push({ leaves, rev, resolve }));
   }
 
-  onAdvance(cb: () => void): () => void {
+  /** In one process every watermark is known. */
+  knownWatermark(leaves: readonly string[]): number {
+    return this.watermarkNow(leaves);
+  }
+
+  onAdvance(cb: (known: KnownLeaves) => void): () => void {
     this.listeners.add(cb);
     return () => this.listeners.delete(cb);
   }
@@ -101,7 +106,7 @@ export class MemoryAllocator implements RevisionAllocator {
     }
     // Watch feeds are shared machinery, not part of the request whose commit woke them.
     untraced(() => {
-      for (const cb of this.listeners) cb();
+      for (const cb of this.listeners) cb('all');
     });
   }
 }

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { log } from '../telemetry/logger.ts';
 import { untraced } from '../telemetry/tracing.ts';
-import type { Allocation, RevisionAllocator } from './allocator.ts';
+import type { Allocation, KnownLeaves, RevisionAllocator } from './allocator.ts';
 import { RedisConnection, type RedisErrorWords } from './redis-connection.ts';
 import { RedisKeys, RevisionScripts, ScriptErrors, type RedisSnapshot } from './redis-scripts.ts';
 import { ResolveQueue } from './resolve-queue.ts';
@@ -49,6 +49,9 @@ export interface RedisAllocatorStats {
   resolvesQueued: number;
 }
 
+/** A wake-up whose advance nobody has seen yet (pub/sub from another node, the poll). */
+const NONE_KNOWN: KnownLeaves = new Set<string>();
+
 export class RedisAllocator implements RevisionAllocator {
   readonly checksGeneration = true;
   readonly soleWriter = false;
@@ -70,7 +73,9 @@ export class RedisAllocator implements RevisionAllocator {
    * allocated to the leaf is resolved. Only grows; W(S) >= min over S of it at any later time.
    */
   private readonly known = new Map<string, number>();
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(known: KnownLeaves) => void>();
+  /** Names this node in its resolves' wake-ups, so it does not wake a second time for its own. */
+  private readonly origin = randomUUID();
   /** Counts wake-ups; a waiter registered after a wake it may have missed re-checks at once. */
   private wakeSeq = 0;
   private evaluating = false;
@@ -104,17 +109,20 @@ export class RedisAllocator implements RevisionAllocator {
     this.resolves = new ResolveQueue({
       maxBatch: this.maxBatch,
       send: async (groups) => {
-        const advanced = await this.conn.run(() => this.scripts.resolve(groups));
-        // Our own wake-up arrives by pub/sub too; waking now saves that hop on this node.
-        if (advanced > 0) this.wake();
+        const { snapshot, advanced } = await this.conn.run(() => this.scripts.resolve(groups, this.origin));
+        // The answer is a snapshot of the resolved leaves: their new watermarks are known here at
+        // once (feeds of those leaves need no round trip to see them), and waiters it answers go.
+        this.observe(snapshot);
+        if (advanced.length > 0) this.wake(snapshot.counter !== null && snapshot.generation !== null ? new Set(advanced) : NONE_KNOWN);
       },
       onError: (err, attempt) => {
         if (attempt === 1) log.warn({ err: (err as Error).message }, 'could not resolve revisions in redis; retrying (the deadline fencing is the fallback)');
       },
     });
 
-    this.sub.client.on('message', (channel: string) => {
-      if (channel === this.keys.wakeChannel) this.wake();
+    this.sub.client.on('message', (channel: string, message: string) => {
+      // Our own resolves woke us when they were answered (above).
+      if (channel === this.keys.wakeChannel && !message.startsWith(`${this.origin}\n`)) this.wake();
     });
     // Subscribes on every (re)connection, then catches up on the wake-ups published while the
     // subscriber was away. (ioredis' own resubscription misses a connection cut before the first
@@ -199,7 +207,7 @@ export class RedisAllocator implements RevisionAllocator {
     return this.conn.run((c) => c.zcard(this.keys.pending(leaf)));
   }
 
-  onAdvance(cb: () => void): () => void {
+  onAdvance(cb: (known: KnownLeaves) => void): () => void {
     this.listeners.add(cb);
     return () => this.listeners.delete(cb);
   }
@@ -307,7 +315,8 @@ export class RedisAllocator implements RevisionAllocator {
     if (this.waiters.size > 0) this.waiters.check(snap);
   }
 
-  private knownWatermark(leaves: readonly string[]): number {
+  /** The watermark snapshots (and resolve answers) have shown for these leaves; 0 for a leaf never seen. */
+  knownWatermark(leaves: readonly string[]): number {
     let w = Number.MAX_SAFE_INTEGER;
     for (const leaf of leaves) w = Math.min(w, this.known.get(leaf) ?? 0);
     return leaves.length === 0 ? 0 : w;
@@ -334,23 +343,23 @@ export class RedisAllocator implements RevisionAllocator {
   }
 
   /** A wake-up: some watermark advanced somewhere. */
-  private wake(): void {
+  private wake(known: KnownLeaves = NONE_KNOWN): void {
     this.wakeSeq++;
     // Shared machinery (feeds, waiters), not part of the request whose resolve woke it.
-    untraced(() => this.advanced());
+    untraced(() => this.advanced(true, known));
   }
 
   /**
    * Re-checks waiters and tells the listeners (watch feeds) to look again. While Redis is
    * away the poll skips the listeners: each would only fail (and log) again.
    */
-  private advanced(notify = true): void {
+  private advanced(notify = true, known: KnownLeaves = NONE_KNOWN): void {
     if (this.closed) return;
     this.evaluate();
     if (!notify) return;
     for (const cb of this.listeners) {
       try {
-        cb();
+        cb(known);
       } catch (err) {
         log.warn({ err }, 'onAdvance listener threw');
       }

@@ -9,7 +9,8 @@
 //   deadlines         zset deadline(ms, Redis clock) -> "<leaf>:<rev>", for fencing
 //   generation-lock   held (SET NX PX) by the one node re-establishing the generation
 // Channel <prefix>wake: published when some leaf's lowest pending revision was resolved (its
-// watermark advanced) or a generation was established; the payload names the leaves.
+// watermark advanced) or a generation was established; a resolve's payload is the resolving
+// node's origin id, then the leaves, one per line (that node has already woken itself).
 //
 // Revisions are Lua numbers (doubles): exact up to 2^53, far beyond any tree's lifetime. They
 // are formatted with %d, never tostring (which would switch to exponent notation above 1e14).
@@ -70,16 +71,19 @@ redis.call('ZADD', KEYS[3], unpack(pending))
 redis.call('ZADD', KEYS[4], unpack(deadlines))
 return {first, tonumber(gen) or -1}`,
 
-  // KEYS: deadlines, then pending:<leaf> of each group. ARGV: wake channel, then per group:
-  // leaf, count, rev... Returns how many leaves' watermarks advanced (then it published).
+  // KEYS: deadlines, counter, generation, then pending:<leaf> of each group. ARGV: wake channel,
+  // origin, then per group: leaf, count, rev... Returns what etcdTreeSnapshot returns for the
+  // groups' leaves, read after the resolve, then the leaves whose watermark advanced (then it
+  // published them, after the origin).
   etcdTreeResolve: `
+local out = {tonumber(redis.call('GET', KEYS[2]) or '-1') or -1, tonumber(redis.call('GET', KEYS[3]) or '-1') or -1}
 local advanced = {}
-local i = 2
-for k = 2, #KEYS do
+local i = 3
+for k = 4, #KEYS do
   local leaf = ARGV[i]
   local count = tonumber(ARGV[i + 1])
   i = i + 2
-  local lowest = redis.call('ZRANGE', KEYS[k], 0, 0)[1]
+  local before = redis.call('ZRANGE', KEYS[k], 0, 0)[1]
   local revs, members = {}, {}
   for j = 0, count - 1 do
     revs[#revs + 1] = ARGV[i + j]
@@ -88,10 +92,13 @@ for k = 2, #KEYS do
   i = i + count
   redis.call('ZREM', KEYS[k], unpack(revs))
   redis.call('ZREM', KEYS[1], unpack(members))
-  if lowest and not redis.call('ZSCORE', KEYS[k], lowest) then advanced[#advanced + 1] = leaf end
+  local after = redis.call('ZRANGE', KEYS[k], 0, 0)[1]
+  out[#out + 1] = after and tonumber(after) or 0
+  if before and before ~= after then advanced[#advanced + 1] = leaf end
 end
-if #advanced > 0 then redis.call('PUBLISH', ARGV[1], table.concat(advanced, '\\n')) end
-return #advanced`,
+if #advanced > 0 then redis.call('PUBLISH', ARGV[1], ARGV[2] .. '\\n' .. table.concat(advanced, '\\n')) end
+for _, leaf in ipairs(advanced) do out[#out + 1] = leaf end
+return out`,
 
   // KEYS: counter, generation, pending:<leaf>... Returns {counter or -1, generation or -1,
   // lowest pending revision of each leaf or 0 when none}: W(S) for any S among the leaves is
@@ -167,6 +174,15 @@ export interface RedisSnapshot {
   lowest: Map<string, number>;
 }
 
+/** A script's answer {counter or -1, generation or -1, lowest pending of each leaf or 0, ...} as a snapshot. */
+function snapshotOf(out: ReadonlyArray<number | string>, leaves: readonly string[]): RedisSnapshot {
+  const lowest = new Map<string, number>();
+  leaves.forEach((leaf, i) => lowest.set(leaf, Number(out[i + 2])));
+  const counter = Number(out[0]);
+  const generation = Number(out[1]);
+  return { counter: counter < 0 ? null : counter, generation: generation < 0 ? null : generation, lowest };
+}
+
 /** Typed calls of the scripts on one connection. */
 export class RevisionScripts {
   private readonly r: Record<string, (...args: Array<string | number>) => Promise<unknown>>;
@@ -186,25 +202,27 @@ export class RevisionScripts {
     return { first: Number(first), generation: Number(generation) };
   }
 
-  /** Resolves revisions grouped by leaf; returns how many leaves' watermarks advanced. */
-  async resolve(groups: ReadonlyMap<string, readonly number[]>): Promise<number> {
-    const keys = [this.keys.deadlines];
-    const args: Array<string | number> = [this.keys.wakeChannel];
+  /**
+   * Resolves revisions grouped by leaf. Answers a snapshot of the groups' leaves taken right
+   * after, and the leaves whose watermark advanced (published on the wake channel after `origin`).
+   */
+  async resolve(groups: ReadonlyMap<string, readonly number[]>, origin: string): Promise<{ snapshot: RedisSnapshot; advanced: string[] }> {
+    const k = this.keys;
+    const keys = [k.deadlines, k.counter, k.generation];
+    const args: Array<string | number> = [k.wakeChannel, origin];
     for (const [leaf, revs] of groups) {
-      keys.push(this.keys.pending(leaf));
+      keys.push(k.pending(leaf));
       args.push(leaf, revs.length, ...revs);
     }
-    return Number(await this.call('etcdTreeResolve', keys, args));
+    const out = (await this.call('etcdTreeResolve', keys, args)) as Array<number | string>;
+    const leaves = [...groups.keys()];
+    return { snapshot: snapshotOf(out, leaves), advanced: out.slice(2 + leaves.length).map(String) };
   }
 
   async snapshot(leaves: readonly string[]): Promise<RedisSnapshot> {
     const k = this.keys;
     const out = (await this.call('etcdTreeSnapshot', [k.counter, k.generation, ...leaves.map((l) => k.pending(l))], [])) as number[];
-    const lowest = new Map<string, number>();
-    leaves.forEach((leaf, i) => lowest.set(leaf, Number(out[i + 2])));
-    const counter = Number(out[0]);
-    const generation = Number(out[1]);
-    return { counter: counter < 0 ? null : counter, generation: generation < 0 ? null : generation, lowest };
+    return snapshotOf(out, leaves);
   }
 
   async expired(leaves: readonly string[], limit: number): Promise<Array<{ leaf: string; rev: number }>> {

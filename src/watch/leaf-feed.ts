@@ -13,7 +13,8 @@ export class LeafFeed implements Feed {
   position = 0;
   private readonly listeners = new Set<FeedListener>();
   private pumping = false;
-  private again = false;
+  /** Wake-ups that came while pumping: none, only ones the known watermark covers, or one that must ask. */
+  private again: 'known' | 'ask' | null = null;
   private readonly unsubscribe: () => void;
   private readonly poll: NodeJS.Timeout;
   private readonly leaves: string[];
@@ -22,7 +23,7 @@ export class LeafFeed implements Feed {
 
   constructor(private readonly store: LeafStore, private readonly allocator: RevisionAllocator, pollMs = 1000) {
     this.leaves = [store.name];
-    this.unsubscribe = allocator.onAdvance(() => this.wake());
+    this.unsubscribe = allocator.onAdvance((known) => this.wake(known === 'all' || known.has(store.name)));
     this.poll = setInterval(() => this.wake(), pollMs);
     this.poll.unref();
   }
@@ -75,28 +76,30 @@ export class LeafFeed implements Feed {
     clearInterval(this.poll);
   }
 
-  wake(): void {
+  /**
+   * Catches up with the leaf's watermark. `known`: the allocator already knows this leaf's new
+   * watermark (this node resolved the revision), so it is taken without a round trip.
+   */
+  wake(known = false): void {
     if (this.stopped || !this.started) return;
     if (this.pumping) {
-      this.again = true;
+      this.again = this.again === 'ask' || !known ? 'ask' : 'known';
       return;
     }
     this.pumping = true;
-    void this.pump()
+    void this.pump(known)
       .catch((err) => log.warn({ err, leaf: this.store.name }, 'watch feed could not read the log; retrying on the next wake-up'))
       .finally(() => {
         this.pumping = false;
-        if (this.again) {
-          this.again = false;
-          this.wake();
-        }
+        const again = this.again;
+        this.again = null;
+        if (again) this.wake(again === 'known');
       });
   }
 
-  private async pump(): Promise<void> {
-    for (;;) {
-      const w = await this.allocator.watermark(this.leaves);
-      if (w <= this.position) return;
+  private async pump(known: boolean): Promise<void> {
+    const w = known ? this.allocator.knownWatermark(this.leaves) : await this.allocator.watermark(this.leaves);
+    while (w > this.position) {
       // Nobody to tell: move on without reading the log (a watcher that comes later catches
       // up from history anyway).
       if (this.listeners.size === 0) {

@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RedisAllocator } from '../../../src/revision/redis-allocator.ts';
 import { SqliteDialect } from '../../../src/store/dialects/sqlite/sqlite-dialect.ts';
 import { MvccStore } from '../../../src/store/mvcc-store.ts';
+import { LeafFeed } from '../../../src/watch/leaf-feed.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { b, ctx, failure, put, range, txn } from '../store/requests.ts';
 import { isSettled, redisFixture, sleep, type RedisFixture } from './redis-fixture.ts';
@@ -137,5 +138,26 @@ describe('RedisAllocator with SQLite leaves', () => {
     const head = await node.current();
     expect(head).toBe(first + 20);
     await waitFor(async () => (await node.watermark(['l'])) === head, 'the unused revision resolved', 2_000);
+  });
+
+  it("a watch feed sees its own node's writes without asking Redis for the watermark", async () => {
+    const node = fx.allocator({ pollMs: 60_000 });
+    const leaf = await openLeaf('l', node);
+    await node.seed(1);
+    await establish(node, [leaf]);
+    const feed = new LeafFeed(leaf, node, 60_000); // no poll: only wake-ups move it
+    await feed.ready();
+    const seen: number[] = [];
+    feed.subscribe({ onRevisions: (revs) => seen.push(...revs.map((r) => r.rev)), onProgress: () => undefined });
+    try {
+      const snapshotsBefore = node.stats().snapshotCalls;
+      const written = [];
+      for (let i = 0; i < 5; i++) written.push((await leaf.txn(txn(put(`w/${i}`, 'v')), ctx)).rev);
+      await waitFor(async () => seen.length === 5, 'every write reached the feed', 2_000);
+      expect(seen).toEqual(written);
+      expect(node.stats().snapshotCalls).toBe(snapshotsBefore);
+    } finally {
+      feed.stop();
+    }
   });
 });

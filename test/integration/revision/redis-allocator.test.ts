@@ -118,6 +118,38 @@ describe('two nodes on one counter', () => {
   });
 });
 
+describe('wake-ups', () => {
+  it("a node's own resolve makes the new watermark known at once, and its own publish does not wake it again", async () => {
+    const a = fx.allocator({ pollMs: 60_000 });
+    const b = fx.allocator({ pollMs: 60_000 });
+    await established(a);
+    await b.current(); // b is connected, and subscribed below before anything is published
+    await waitFor(async () => (await fx.redis.pubsub('NUMSUB', a.keys.wakeChannel))[1] === 2, 'both nodes subscribed');
+    const seenByA: Array<'all' | string[]> = [];
+    const seenByB: Array<'all' | string[]> = [];
+    a.onAdvance((known) => seenByA.push(known === 'all' ? 'all' : [...known]));
+    b.onAdvance((known) => seenByB.push(known === 'all' ? 'all' : [...known]));
+    const x = await a.allocate('x');
+    await a.allocate('y'); // y stays pending: only x's watermark advances
+    const snapshotsBefore = a.stats().snapshotCalls;
+
+    a.resolve('x', x.rev);
+    await waitFor(async () => seenByA.length > 0, 'a woken by its resolve');
+    // a woke when its resolve was answered, knowing x's new watermark without asking.
+    expect(seenByA).toEqual([['x']]);
+    expect(a.knownWatermark(['x'])).toBe(x.rev + 1);
+    expect(a.stats().snapshotCalls).toBe(snapshotsBefore);
+    // A marker published after the resolve reaches a after the resolve's own publish did (one
+    // channel, in order): nothing in between means that publish did not wake a again.
+    await fx.redis.publish(a.keys.wakeChannel, 'marker');
+    await waitFor(async () => seenByA.length > 1 && seenByB.length > 1, 'the marker woke both');
+    expect(seenByA).toEqual([['x'], []]);
+    // Another node learns of the resolve by pub/sub, and must ask.
+    expect(seenByB).toEqual([[], []]);
+    expect(await b.watermark(['x'])).toBe(x.rev + 1);
+  });
+});
+
 describe('read index', () => {
   it('waits until every revision <= C is resolved, woken by pub/sub (poll is 10 s)', async () => {
     const reader = fx.allocator({ pollMs: 10_000 });

@@ -1,7 +1,7 @@
 // Large reads as binary COPY. node-postgres takes every result field as UTF-8 text, so a bytea
 // value crosses the wire as hex (twice its size) and is decoded twice on the client: a page of
-// 500 1 KiB values costs about 3.4 ms of client CPU that way, and a third of that again in the
-// server's hex encoding. `COPY (SELECT ...) TO STDOUT (FORMAT binary)` sends the raw bytes
+// 500 1 KiB values costs about 3.4 ms of client CPU that way, besides the server's hex
+// encoding. `COPY (SELECT ...) TO STDOUT (FORMAT binary)` sends the raw bytes
 // instead, decoded here in one pass with values as views of the received buffer (about 1 ms).
 // COPY takes no bind parameters: they are written into its text as literals (inlineParams).
 import pg from 'pg';

@@ -7,7 +7,8 @@ import { binaryCopyRead, type CopyColumn } from './postgres-binary-copy.ts';
 
 /**
  * A head page of at least this many rows (with values) is read as binary COPY: below it, a
- * prepared statement's round trip costs less than planning the COPY text.
+ * prepared statement costs less than planning the COPY text (measured with 1 KiB values, the
+ * two break even between 20 and 50 rows; at 100 rows COPY costs a third of the client CPU).
  */
 export const BINARY_PAGE_MIN_ROWS = 32;
 

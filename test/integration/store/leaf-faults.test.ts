@@ -51,7 +51,9 @@ for (const backend of SERVERS) {
         try {
           const port = silent?.port ?? (await freePort());
           const down = new MvccStore('leaf-down', backend.unreachable!(port), new MemoryAllocator(), { tablePrefix: 'x_' });
-          for (const call of [() => down.open(), () => down.range(range('a'), 1), () => down.txn(txn(put('a', '1')), ctx), () => down.headRevision(), () => down.sizeBytes()]) {
+          // A big page too (PostgreSQL reads it by binary COPY, on connections of its own).
+          const bigPage = () => down.range(range('a', 'b', { limit: 100 }), 1);
+          for (const call of [() => down.open(), () => down.range(range('a'), 1), bigPage, () => down.txn(txn(put('a', '1')), ctx), () => down.headRevision(), () => down.sizeBytes()]) {
             const started = Date.now();
             const err = await failure(call());
             expect(err.code).toBe(Code.UNAVAILABLE);
@@ -73,12 +75,16 @@ for (const backend of SERVERS) {
     it('recovers after its connections are killed: the next write and read succeed', async () => {
       await store.txn(txn(put('r/a', '1')), ctx);
       expect((await store.range(range('r/a'), await allocator.current())).kvs).toHaveLength(1);
+      // A big page (PostgreSQL: binary COPY, on a reader pool of its own) leaves a connection to kill too.
+      const bigPage = async (rev: number) => (await store.range(range('r/', 'r0', { limit: 100 }), rev)).kvs.map((kv) => kv.value.toString());
+      expect(await bigPage(await allocator.current())).toEqual(['1']);
       expect(await leaf.connectionCount!()).toBeGreaterThanOrEqual(2); // the writer and a reader
       expect(await leaf.killConnections!()).toBeGreaterThanOrEqual(2);
       // Right away: the dead writer is replaced by this very write.
       const w = await store.txn(txn(put('r/b', '2')), ctx);
       const r = await store.range(range('r/', 'r0'), w.rev);
       expect(r.kvs.map((kv) => kv.value.toString())).toEqual(['1', '2']);
+      expect(await bigPage(w.rev)).toEqual(['1', '2']);
       // And again after the kill has fully landed, with several reads at once on the pool.
       await leaf.killConnections!();
       await new Promise((resolve) => setTimeout(resolve, 100));

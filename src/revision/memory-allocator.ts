@@ -58,10 +58,11 @@ export class MemoryAllocator implements RevisionAllocator {
   }
 
   async watermark(leaves: readonly string[]): Promise<number> {
-    return this.watermarkNow(leaves);
+    return this.knownWatermark(leaves);
   }
 
-  watermarkNow(leaves: readonly string[]): number {
+  /** In one process every watermark is known: this is W(leaves). */
+  knownWatermark(leaves: readonly string[]): number {
     let w = this.counter;
     for (const leaf of leaves) {
       const list = this.pending.get(leaf);
@@ -77,13 +78,8 @@ export class MemoryAllocator implements RevisionAllocator {
   }
 
   waitFor(leaves: readonly string[], rev: number): Promise<void> {
-    if (this.watermarkNow(leaves) >= rev) return Promise.resolve();
+    if (this.knownWatermark(leaves) >= rev) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push({ leaves, rev, resolve }));
-  }
-
-  /** In one process every watermark is known. */
-  knownWatermark(leaves: readonly string[]): number {
-    return this.watermarkNow(leaves);
   }
 
   onAdvance(cb: (known: KnownLeaves) => void): () => void {
@@ -99,7 +95,7 @@ export class MemoryAllocator implements RevisionAllocator {
     if (this.waiters.length > 0) {
       const still: Waiter[] = [];
       for (const w of this.waiters) {
-        if (this.watermarkNow(w.leaves) >= w.rev) w.resolve();
+        if (this.knownWatermark(w.leaves) >= w.rev) w.resolve();
         else still.push(w);
       }
       this.waiters = still;

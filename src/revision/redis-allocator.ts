@@ -112,8 +112,8 @@ export class RedisAllocator implements RevisionAllocator {
         const { snapshot, advanced } = await this.conn.run(() => this.scripts.resolve(groups, this.origin));
         // The answer is a snapshot of the resolved leaves: their new watermarks are known here at
         // once (feeds of those leaves need no round trip to see them), and waiters it answers go.
-        this.observe(snapshot);
-        if (advanced.length > 0) this.wake(snapshot.counter !== null && snapshot.generation !== null ? new Set(advanced) : NONE_KNOWN);
+        const vouched = this.observe(snapshot);
+        if (advanced.length > 0) this.wake(vouched ? new Set(advanced) : NONE_KNOWN);
       },
       onError: (err, attempt) => {
         if (attempt === 1) log.warn({ err: (err as Error).message }, 'could not resolve revisions in redis; retrying (the deadline fencing is the fallback)');
@@ -303,16 +303,21 @@ export class RedisAllocator implements RevisionAllocator {
     return done;
   }
 
-  /** Every snapshot feeds the known watermarks and settles the waiters it answers. */
-  private observe(snap: RedisSnapshot): void {
-    // Only a counter with a generation vouches for its watermarks (see watermark()).
-    if (snap.counter !== null && snap.generation !== null) {
+  /**
+   * Every snapshot feeds the known watermarks and settles the waiters it answers. Returns
+   * whether it vouched for its leaves' watermarks (only a counter with a generation does; see
+   * watermark()).
+   */
+  private observe(snap: RedisSnapshot): boolean {
+    const vouches = snap.counter !== null && snap.generation !== null;
+    if (vouches) {
       for (const leaf of snap.lowest.keys()) {
         const w = watermarkOf(snap, [leaf])!;
         if (w > (this.known.get(leaf) ?? 0)) this.known.set(leaf, w);
       }
     }
     if (this.waiters.size > 0) this.waiters.check(snap);
+    return vouches;
   }
 
   /** The watermark snapshots (and resolve answers) have shown for these leaves; 0 for a leaf never seen. */

@@ -2,8 +2,9 @@
 // (ON CONFLICT ... excluded, row-value IN and partial indexes are all PostgreSQL) but for the
 // head read, whose shared form PostgreSQL cannot run in O(limit), and a put written in one
 // statement instead of three. The `?` placeholders become $1..$n in postgres-session.ts.
-import { ON_KEY_CONFLICT, ROW_PUT, sqlText, type SqlText } from '../../sql-text.ts';
+import { ON_KEY_CONFLICT, ROW_PUT, sqlText, type KeyBound, type SqlText } from '../../sql-text.ts';
 import { binaryCopyRead, type CopyColumn } from './postgres-binary-copy.ts';
+import { replacePlaceholders } from './postgres-session.ts';
 
 /**
  * A head page of at least this many rows (with values) is read as binary COPY: below it, a
@@ -30,20 +31,27 @@ const HEAD_PAGE_COLUMNS: readonly CopyColumn[] = [
  * the whole range before the limit (stale statistics made that 28 ms instead of 2); the
  * function's statements take them as parameters, planned once per connection for any bounds
  * (force_generic_plan), like the prepared statements. STABLE: all of it reads one snapshot.
+ * Its statements are the shared ones, their `?` bound to the arguments (`use_column`: the
+ * names of its result columns do not hide the table's).
  */
 function headPageFunction(p: string): string {
-  const row = (where: string) =>
-    `SELECT h, c.k, c.create_rev, c.mod_rev, c.version, c.lease, c.value FROM ${p}kv c WHERE ${where} ORDER BY c.k LIMIT lim`;
+  const base = sqlText(p);
+  const rows = (b: KeyBound) => {
+    const args = b === 'bounded' ? ['lo', 'hi', 'lim'] : ['lo', 'lim'];
+    // Outer ORDER BY: the subquery's order, kept without a sort (PostgreSQL sees it is sorted).
+    return `SELECT h, r.* FROM (${replacePlaceholders(base.currentRows(b, true, 1), (n) => args[n - 1])}) r ORDER BY r.k`;
+  };
   return `CREATE OR REPLACE FUNCTION ${p}head_page(lo BYTEA, hi BYTEA, lim BIGINT)
     RETURNS TABLE (head BIGINT, k BYTEA, create_rev BIGINT, mod_rev BIGINT, version BIGINT, lease BIGINT, value BYTEA)
     LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $fn$
+    #variable_conflict use_column
     DECLARE
-      h BIGINT := (SELECT max(l.rev) FROM ${p}log l);
+      h BIGINT := (${base.headRev});
     BEGIN
       IF hi IS NULL THEN
-        RETURN QUERY ${row('c.k >= lo')};
+        RETURN QUERY ${rows('unbounded')};
       ELSE
-        RETURN QUERY ${row('c.k >= lo AND c.k < hi')};
+        RETURN QUERY ${rows('bounded')};
       END IF;
       IF NOT FOUND THEN
         RETURN QUERY SELECT h, NULL::BYTEA, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT, NULL::BYTEA;

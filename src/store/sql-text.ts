@@ -49,9 +49,9 @@ export interface PutUnreadStatement {
  * the key's current row (the aggregate makes one row whether the key exists or not), then the
  * current row copied from that log row.
  */
-function putUnreadStatements(p: string, onKeyConflict: string): PutUnreadStatement[] {
+function putUnreadStatements(p: string, onKeyConflict: string, currentOne: string): PutUnreadStatement[] {
   return [
-    { sql: `SELECT k, create_rev, mod_rev, version, lease, value FROM ${p}kv WHERE k = ?`, params: (a) => [a.key], answersPrev: true },
+    { sql: currentOne, params: (a) => [a.key], answersPrev: true },
     {
       sql: `INSERT INTO ${p}log (rev, seq, k, create_rev, version, lease, value, kind, prev_rev)
         SELECT ?, ?, ?, COALESCE(max(c.create_rev), ?), COALESCE(max(c.version), 0) + 1, ?, ?, ${ROW_PUT}, COALESCE(max(c.mod_rev), 0)
@@ -71,6 +71,7 @@ export function sqlText(p: string, onKeyConflict = ON_KEY_CONFLICT) {
   const inRange = (b: KeyBound, col = 'k') => (b === 'bounded' ? `${col} >= ? AND ${col} < ?` : `${col} >= ?`);
   const kvCols = 'k, create_rev, mod_rev, version, lease, value';
   const kvColsNoValue = 'k, create_rev, mod_rev, version, lease';
+  const currentOne = `SELECT ${kvCols} FROM ${p}kv WHERE k = ?`;
   const latestPerKey = (b: KeyBound) => `SELECT k, max(rev) AS rev FROM ${p}log WHERE ${inRange(b)} AND rev <= ? GROUP BY k`;
   return {
     headRev: `SELECT max(rev) AS rev FROM ${p}log`,
@@ -83,7 +84,7 @@ export function sqlText(p: string, onKeyConflict = ON_KEY_CONFLICT) {
     currentRows: (b: KeyBound, withValue: boolean, limit: number) =>
       `SELECT ${withValue ? kvCols : kvColsNoValue} FROM ${p}kv WHERE ${inRange(b)} ORDER BY k${limit > 0 ? ' LIMIT ?' : ''}`,
     currentCount: (b: KeyBound) => `SELECT count(*) AS n FROM ${p}kv WHERE ${inRange(b)}`,
-    currentOne: `SELECT ${kvCols} FROM ${p}kv WHERE k = ?`,
+    currentOne,
     upsertCurrent: `INSERT INTO ${p}kv (k, create_rev, mod_rev, version, lease, value) VALUES (?, ?, ?, ?, ?, ?) ${onKeyConflict}`,
 
     // Head reads in one statement (its own snapshot, no transaction round trips): the rows with
@@ -104,7 +105,7 @@ export function sqlText(p: string, onKeyConflict = ON_KEY_CONFLICT) {
       `SELECT count(*) AS n FROM (${latestPerKey(b)}) m JOIN ${p}log l ON l.k = m.k AND l.rev = m.rev WHERE l.kind = ${ROW_PUT}`,
 
     insertLog: `INSERT INTO ${p}log (rev, seq, k, create_rev, version, lease, value, kind, prev_rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    putUnread: putUnreadStatements(p, onKeyConflict),
+    putUnread: putUnreadStatements(p, onKeyConflict, currentOne),
     deleteCurrent: `DELETE FROM ${p}kv WHERE k = ?`,
     insertGap: `INSERT INTO ${p}log (rev, seq, k, create_rev, version, lease, value, kind, prev_rev) VALUES (?, 0, ?, 0, 0, 0, ?, ${ROW_GAP}, 0)`,
     keysOfLease: `SELECT k FROM ${p}kv WHERE lease = ? ORDER BY k`,

@@ -1,4 +1,4 @@
-import type { SqlText } from './sql-text.ts';
+import type { PutArgs, PutUnreadStatements, SqlText } from './sql-text.ts';
 
 // The dialect contract: what a database driver provides to the shared MVCC store. A dialect is
 // SQL text (see sql-text.ts), a few hooks and capability flags; all MVCC logic is shared.
@@ -29,13 +29,15 @@ export interface WriteTx extends SqlRunner {
    */
   savepoint<T>(fn: () => Promise<T>): Promise<T>;
   /**
-   * Server dialects: queues a read like a deferred run, so it costs no round trip of its own.
-   * Its first row (undefined: none) is handed to `deliver` inside the flush that sends it,
+   * Server dialects: queues a put of a key whose former state is not known, written with
+   * `statements` (SqlText.putUnread) like a deferred run, so it costs no round trip of its own.
+   * Consecutive puts of distinct keys go out as one set of statements. The key's former row
+   * (undefined: it had none) is handed to `deliverPrev` inside the flush that sends the put,
    * before that flush (and so any savepoint end or the commit) returns. A failed flush may never
    * deliver it; the failure surfaces as a deferred run's does. Absent where reads are cheap
-   * (SQLite): callers then read with get().
+   * (SQLite): callers then read, and write with run().
    */
-  readLater?<T = Record<string, unknown>>(sql: string, params: SqlParam[], deliver: (row: T | undefined) => void): void;
+  putLater?(statements: PutUnreadStatements, put: PutArgs, deliverPrev: (row: any) => void): void;
 }
 
 export interface DialectCapabilities {

@@ -1,16 +1,16 @@
 // The writer's transaction on a server database (PostgreSQL, MySQL) as the store sees it:
 // statements plus savepoints, one per grouped write (group-commit.ts). Nothing is waited for
 // that need not be: SAVEPOINT, RELEASE and ROLLBACK TO, write statements (run) and reads whose
-// answer is needed only once the write is done (readLater) are queued by the dialect's session
-// and go out with the next statement whose answer is needed, or when the savepoint ends (so a
-// failure still surfaces inside it). A put (txn-executor.ts) then costs one round trip, at its
+// answer is needed only once the write is done (a put's former row, putLater) are queued by the
+// dialect's session and go out with the next statement whose answer is needed, or when the
+// savepoint ends (so a failure still surfaces inside it); consecutive puts go out as one set of
+// statements (put-batch.ts). A put (txn-executor.ts) then costs one round trip, at its
 // savepoint's end. Optimistically (a group's first attempt) grouped writes have no savepoints
 // and wait for nothing: a put costs no round trip of its own, and a failure has the group
 // redone the careful way (WriteTxRedo).
 import { WriteTxRedo, type SqlParam, type WriteTx, type WriteTxOptions } from './dialect.ts';
-
-/** Takes a deferred read's first row (undefined: none); see WriteTx.readLater. */
-export type DeliverRow = (row: any) => void;
+import { PutBatch, type DeliverRows } from './put-batch.ts';
+import type { PutArgs, PutUnreadStatements } from './sql-text.ts';
 
 /** What a dialect's writer session offers (postgres-session.ts, mysql-session.ts). */
 export interface PipelinedSession<R> {
@@ -18,8 +18,8 @@ export interface PipelinedSession<R> {
   onControlFailure: ((error: unknown) => void) | null | undefined;
   defer(control: string): void;
   deferWrite(sql: string, params: SqlParam[]): void;
-  /** A queued read: its first row goes to `deliver` when the queue is sent (see WriteTx.readLater). */
-  deferRead(sql: string, params: SqlParam[], deliver: DeliverRow): void;
+  /** A queued read: its rows go to `deliver` when the queue is sent (see WriteTx.putLater). */
+  deferRead(sql: string, params: SqlParam[], deliver: DeliverRows): void;
   /** Sends what is queued; resolves with the last statement's result. */
   flush(): Promise<R | undefined>;
   all<T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T[]>;
@@ -40,8 +40,10 @@ export class PipelinedWriteTx<R> implements WriteTx {
    * savepoint to undo it alone). The whole transaction is done again (WriteTxRedo).
    */
   private redo: { error: unknown } | null = null;
-  /** Statements queued so far (writes and deferred reads). */
+  /** Statements queued so far (writes and puts). */
   private queued = 0;
+  /** Puts not yet handed to the session: they go with the next thing queued or sent. */
+  private readonly puts = new PutBatch();
   private depth = 0;
   /** open[d]: savepoint sp<d> exists and was not released. Guarded by the writer lock. */
   private readonly open: boolean[] = [];
@@ -78,32 +80,37 @@ export class PipelinedWriteTx<R> implements WriteTx {
 
   async all<T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T[]> {
     this.check();
+    this.puts.send(this.session);
     return this.answer(this.session.all<T>(sql, params));
   }
 
   async get<T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T | undefined> {
     this.check();
+    this.puts.send(this.session);
     return this.answer(this.session.get<T>(sql, params));
   }
 
   /** Deferred (see WriteTx.run): changes is -1. */
   async run(sql: string, params: SqlParam[] = []): Promise<{ changes: number }> {
     this.check();
+    this.puts.send(this.session);
     this.session.deferWrite(sql, params);
     this.queued++;
     return { changes: -1 };
   }
 
-  /** Deferred (see WriteTx.readLater). */
-  readLater<T = Record<string, unknown>>(sql: string, params: SqlParam[], deliver: (row: T | undefined) => void): void {
+  /** Deferred, with the puts next to it (see WriteTx.putLater). */
+  putLater(statements: PutUnreadStatements, put: PutArgs, deliverPrev: (row: any) => void): void {
     this.check();
-    this.session.deferRead(sql, params, deliver);
+    if (!this.puts.accepts(statements, put)) this.puts.send(this.session);
+    this.puts.add(statements, put, deliverPrev);
     this.queued++;
   }
 
   async savepoint<T>(fn: () => Promise<T>): Promise<T> {
     this.check();
     if (this.optimistic) return this.withoutSavepoint(fn);
+    this.puts.send(this.session);
     const d = this.depth++;
     const name = `sp${d}`;
     // Releasing the previous sp<d> (and what nested in it) before re-using the name keeps
@@ -117,9 +124,12 @@ export class PipelinedWriteTx<R> implements WriteTx {
       const result = await fn();
       this.check();
       // Its queued writes go out now: their failure is this savepoint's.
+      this.puts.send(this.session);
       await this.session.flush();
       return result;
     } catch (err) {
+      // Puts not sent yet are this savepoint's (it sent the earlier ones when it began).
+      this.puts.clear();
       if (!this.failed) this.session.defer(`ROLLBACK TO SAVEPOINT ${name}`);
       this.open.length = d + 1;
       throw err;
@@ -153,6 +163,7 @@ export class PipelinedWriteTx<R> implements WriteTx {
       if (earlier) throw new WriteTxRedo(earlier.error);
     }
     this.check();
+    this.puts.send(this.session);
     // Optimistically the queued writes go out with the COMMIT. A failed write stops what follows
     // it (MySQL runs no statement of a text after a failed one; PostgreSQL answers COMMIT of a
     // failed transaction with ROLLBACK), so nothing committed and the group can be redone. Only

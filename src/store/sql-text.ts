@@ -35,35 +35,75 @@ export interface PutArgs {
 }
 
 /**
- * A statement of a put written without waiting for the key's former state (txn-executor.ts):
- * run in order; the one that `answersPrev` answers with the key's former row (none: new key).
+ * A statement of n puts (distinct keys) written without waiting for the keys' former state
+ * (txn-executor.ts, WriteTx.putLater): run in order; the one that `answersPrev` answers with the
+ * former row of every key that had one (new keys have none), matched to its put by k.
  */
 export interface PutUnreadStatement {
   sql: string;
-  params(put: PutArgs): SqlParam[];
+  params(puts: readonly PutArgs[]): SqlParam[];
   answersPrev?: true;
 }
 
+/** The statements of n puts at once (n >= 1), their texts built once per n. */
+export type PutUnreadStatements = (n: number) => readonly PutUnreadStatement[];
+
+/** `build(n)` remembered per n (a statement text is also a prepared statement's identity). */
+export function perPutCount(build: (n: number) => PutUnreadStatement[]): PutUnreadStatements {
+  const built = new Map<number, PutUnreadStatement[]>();
+  return (n) => {
+    let statements = built.get(n);
+    if (!statements) built.set(n, (statements = build(n)));
+    return statements;
+  };
+}
+
+/** `(?, ?), (?, ?)`: n tuples of `width` placeholders; `first` (when given) spells the first tuple. */
+export function placeholderTuples(n: number, width: number, first?: string): string {
+  const plain = `(${Array(width).fill('?').join(', ')})`;
+  return Array.from({ length: n }, (_, i) => (i === 0 && first ? first : plain)).join(', ');
+}
+
 /**
- * Portable: read the former row, then a log row taking create_rev, version and prev_rev from
- * the key's current row (the aggregate makes one row whether the key exists or not), then the
- * current row copied from that log row.
+ * Portable. One put: read the former row, then a log row taking create_rev, version and
+ * prev_rev from the key's current row (the aggregate makes one row whether the key exists or
+ * not), then the current row copied from that log row. Several: the same three steps for all of
+ * them at once (one statement each instead of one per put: parsing, planning and answering a
+ * statement cost the server far more than the rows in it); the puts come in as a derived table
+ * joined to their current rows, and the current rows are copied from the puts' log rows.
  */
-function putUnreadStatements(p: string, onKeyConflict: string, currentOne: string): PutUnreadStatement[] {
-  return [
-    { sql: currentOne, params: (a) => [a.key], answersPrev: true },
+function putUnreadStatements(p: string, onKeyConflict: string, currentOne: string): PutUnreadStatements {
+  const logCols = 'rev, seq, k, create_rev, version, lease, value, kind, prev_rev';
+  const copyToCurrent = `INSERT INTO ${p}kv (k, create_rev, mod_rev, version, lease, value)
+        SELECT k, create_rev, rev, version, lease, value FROM ${p}log`;
+  const one: PutUnreadStatement[] = [
+    { sql: currentOne, params: ([a]) => [a.key], answersPrev: true },
     {
-      sql: `INSERT INTO ${p}log (rev, seq, k, create_rev, version, lease, value, kind, prev_rev)
+      sql: `INSERT INTO ${p}log (${logCols})
         SELECT ?, ?, ?, COALESCE(max(c.create_rev), ?), COALESCE(max(c.version), 0) + 1, ?, ?, ${ROW_PUT}, COALESCE(max(c.mod_rev), 0)
         FROM ${p}kv c WHERE c.k = ?`,
-      params: (a) => [a.rev, a.seq, a.key, a.rev, a.lease, a.value, a.key],
+      params: ([a]) => [a.rev, a.seq, a.key, a.rev, a.lease, a.value, a.key],
     },
-    {
-      sql: `INSERT INTO ${p}kv (k, create_rev, mod_rev, version, lease, value)
-        SELECT k, create_rev, rev, version, lease, value FROM ${p}log WHERE rev = ? AND seq = ? ${onKeyConflict}`,
-      params: (a) => [a.rev, a.seq],
-    },
+    { sql: `${copyToCurrent} WHERE rev = ? AND seq = ? ${onKeyConflict}`, params: ([a]) => [a.rev, a.seq] },
   ];
+  return perPutCount((n) => {
+    if (n === 1) return one;
+    const puts = Array.from({ length: n - 1 }, () => 'UNION ALL SELECT ?, ?, ?, ?, ?').join(' ');
+    return [
+      { sql: `SELECT k, create_rev, mod_rev, version, lease, value FROM ${p}kv WHERE k IN (${Array(n).fill('?').join(', ')})`, params: (all) => all.map((a) => a.key), answersPrev: true },
+      {
+        sql: `INSERT INTO ${p}log (${logCols})
+          SELECT v.rev, v.seq, v.k, COALESCE(c.create_rev, v.rev), COALESCE(c.version, 0) + 1, v.lease, v.value, ${ROW_PUT}, COALESCE(c.mod_rev, 0)
+          FROM (SELECT ? AS rev, ? AS seq, ? AS k, ? AS lease, ? AS value ${puts}) v LEFT JOIN ${p}kv c ON c.k = v.k`,
+        params: (all) => all.flatMap((a) => [a.rev, a.seq, a.key, a.lease, a.value]),
+      },
+      {
+        // The revision bounds make it a range read of the log's (rev, seq) key.
+        sql: `${copyToCurrent} WHERE rev >= ? AND rev <= ? AND (rev, seq) IN (${placeholderTuples(n, 2)}) ${onKeyConflict}`,
+        params: (all) => [Math.min(...all.map((a) => a.rev)), Math.max(...all.map((a) => a.rev)), ...all.flatMap((a) => [a.rev, a.seq])],
+      },
+    ];
+  });
 }
 
 /** @param onKeyConflict this database's spelling of ON_KEY_CONFLICT */

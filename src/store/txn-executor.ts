@@ -157,7 +157,7 @@ class TxnRun {
 
   private async put(p: PutRequest) {
     const known = this.env.known?.(p.key);
-    if (known === undefined && this.env.tx.readLater && !p.ignore_value && !p.ignore_lease) return this.putUnread(p);
+    if (known === undefined && this.env.tx.putLater && !p.ignore_value && !p.ignore_lease) return this.putUnread(p);
     const prev = await this.current(p.key, known);
     const rev = await this.revision();
     const kv = putKv(p.key, rev, prev, p.ignore_value ? (prev?.value ?? EMPTY) : p.value, p.ignore_lease ? (prev?.lease ?? 0) : p.lease);
@@ -171,30 +171,23 @@ class TxnRun {
 
   /**
    * A put that does not wait for the key's former state (a round trip on a server database):
-   * the database derives the new rows from it (SqlText.putUnread), and the former state is
-   * read with the writes (readLater). It arrives before the write's savepoint or the
+   * the database derives the new rows from it (SqlText.putUnread), and the former state comes
+   * back with the writes (putLater). It arrives before the write's savepoint or the
    * transaction ends, so the event and the response are complete before anything sees them
    * (at the commit).
    */
   private async putUnread(p: PutRequest) {
     const rev = await this.revision();
-    const args = { rev, seq: this.seq++, key: p.key, lease: p.lease, value: p.value };
     const event: MvccEvent = { type: EventType.PUT, kv: putKv(p.key, rev, null, p.value, p.lease), prev_kv: null };
     const response: PutResponse = { header: { revision: rev }, prev_kv: null };
     const { tx, sql } = this.env;
-    for (const statement of sql.putUnread) {
-      if (!statement.answersPrev) {
-        await tx.run(statement.sql, statement.params(args));
-        continue;
-      }
-      tx.readLater!<any>(statement.sql, statement.params(args), (row) => {
-        if (!row) return;
-        const prev = toKeyValue(row);
-        event.kv = putKv(p.key, rev, prev, p.value, p.lease);
-        event.prev_kv = prev;
-        if (p.prev_kv) response.prev_kv = prev;
-      });
-    }
+    tx.putLater!(sql.putUnread, { rev, seq: this.seq++, key: p.key, lease: p.lease, value: p.value }, (row) => {
+      if (!row) return;
+      const prev = toKeyValue(row);
+      event.kv = putKv(p.key, rev, prev, p.value, p.lease);
+      event.prev_kv = prev;
+      if (p.prev_kv) response.prev_kv = prev;
+    });
     this.env.wrote?.(p.key);
     this.events.push(event);
     return response;

@@ -13,7 +13,8 @@ describe('inlineStatement', () => {
     // [text, placeholders]: store SQL has no `?` inside literals; the last text has two.
     const texts: Array<[string, number]> = [
       sql.insertLog, sql.upsertCurrent, sql.currentOne, sql.metaUpdate, sql.events, sql.currentRows('bounded', true, 501),
-      ...sql.putUnread.map((s) => s.sql),
+      ...sql.putUnread(1).map((s) => s.sql),
+      ...sql.putUnread(3).map((s) => s.sql),
     ].map((text) => [text, text.split('?').length - 1]);
     texts.push(["SELECT '?' AS q, ? AS p, `a?b` AS c FROM t WHERE x = ?", 2]);
     for (const [text, n] of texts) {

@@ -326,6 +326,66 @@ for (const backend of DIALECTS) {
       expect(kv).toMatchObject({ version: 1, create_revision: recreated.rev, mod_revision: recreated.rev });
     });
 
+    // Puts of keys whose former state nobody cached go out together (put-batch.ts): server databases.
+    if (backend.maxKeyBytes) it('puts of new and existing keys grouped without a head cache (as with Redis) each derive from the key row before them', async () => {
+      const existing = Array.from({ length: 8 }, (_, i) => `g/${i}`);
+      for (const key of existing) await store.txn(txn(put(key, 'old', { lease: 0 })), ctx);
+      // A second node's store (no sole-writer caches): every put's former row comes from the database.
+      // (Its allocator counts on from the shared one's revision in a counter of its own.)
+      const noCaches: MemoryAllocator = Object.assign(Object.create(allocator), { soleWriter: false });
+      const other = new MvccStore('leaf', leaf.secondWriter!(), noCaches, { tablePrefix: leaf.tablePrefix });
+      await other.open();
+      try {
+        const tooLong = Buffer.concat([b('g/long/'), randomBytes(4000)]);
+        const requests: TxnRequest[] = [];
+        for (let i = 0; i < 30; i++) requests.push(txn(put(`g/${i % 12}`, `v${i}`, { prev_kv: true })));
+        requests.splice(10, 0, txn(put('g/x', 'a', { prev_kv: true }), put('g/1', 'b', { prev_kv: true }), put('g/y', 'c', { prev_kv: true })));
+        const submitted = (round: number) => requests.map((r) => other.txn(r, ctx).then((o) => ({ ...o, round })));
+        // The first round goes optimistically; the second holds a write that fails after it
+        // wrote (a key too long for the database), so its group is redone in savepoints.
+        const first = await Promise.all(submitted(1));
+        const second = await Promise.allSettled([...submitted(2), other.txn(txn(put('g/z', 'z'), put(tooLong, 'x')), ctx)]);
+        expect(second.pop()!.status).toBe('rejected');
+        const outcomes = [...first, ...second.map((s) => (s as PromiseFulfilledResult<(typeof first)[number]>).value)];
+        expect((other as unknown as { writes: { redone: number } }).writes.redone).toBeGreaterThanOrEqual(1);
+
+        // Replay every acknowledged put in revision order: each response's prev_kv and each
+        // event must be the state the replay says the key had.
+        const state = new Map<string, { value: string; create_revision: number; mod_revision: number; version: number }>();
+        for (const key of existing) {
+          const kv = (await store.range(range(key), await allocator.current())).kvs[0];
+          state.set(key, { value: kv.value.toString(), create_revision: kv.create_revision, mod_revision: kv.mod_revision, version: kv.version });
+        }
+        const from = Math.min(...outcomes.map((o) => o.rev)) - 1;
+        const expected: unknown[] = [];
+        const ordered = [...outcomes].sort((x, y) => x.rev - y.rev);
+        for (const o of ordered) {
+          const ops = [...requests[outcomes.indexOf(o) % requests.length].success];
+          o.response.responses.forEach((r, i) => {
+            const key = ops[i].request_put!.key.toString();
+            const prev = state.get(key) ?? null;
+            expect(r.response_put!.prev_kv && { ...r.response_put!.prev_kv, key: undefined, value: r.response_put!.prev_kv.value.toString(), lease: undefined }, `prev of ${key} at ${o.rev}`).toEqual(prev && { ...prev, key: undefined, lease: undefined });
+            const now = { value: ops[i].request_put!.value.toString(), create_revision: prev?.create_revision ?? o.rev, mod_revision: o.rev, version: (prev?.version ?? 0) + 1 };
+            expected.push({ key, ...now, prev });
+            state.set(key, now);
+          });
+        }
+        const page = await other.events(from, Math.max(...outcomes.map((o) => o.rev)), 10_000);
+        const seen = page.revisions.flatMap((r) =>
+          r.events.map((e) => ({
+            key: e.kv.key.toString(), value: e.kv.value.toString(), create_revision: e.kv.create_revision, mod_revision: e.kv.mod_revision, version: e.kv.version,
+            prev: e.prev_kv && { value: e.prev_kv.value.toString(), create_revision: e.prev_kv.create_revision, mod_revision: e.prev_kv.mod_revision, version: e.prev_kv.version },
+          })),
+        );
+        expect(seen).toEqual(expected);
+        // The current rows agree with the replay.
+        const head = await other.range(range('g/', 'g0'), await noCaches.current());
+        expect(new Map(head.kvs.map((kv) => [kv.key.toString(), { value: kv.value.toString(), create_revision: kv.create_revision, mod_revision: kv.mod_revision, version: kv.version }]))).toEqual(state);
+      } finally {
+        await other.close();
+      }
+    });
+
     it('a commit that fails drops the sole writer caches; they come back by themselves and agree with the database', async () => {
       // The same leaf through a dialect whose next transaction fails right before its COMMIT,
       // as a connection lost at that moment would (rolled back, but the store cannot know).

@@ -8,7 +8,7 @@
 // as BIGINT (mysql2 would send DOUBLE, which MySQL refuses for LIMIT ?).
 import mysql from 'mysql2';
 import type { SqlParam, SqlRunner } from '../../dialect.ts';
-import type { DeliverRow } from '../../pipelined-write-tx.ts';
+import type { DeliverRows } from '../../put-batch.ts';
 import { isConnectionLost, translateMysqlError } from './mysql-errors.ts';
 
 const { TypedParameter } = mysql;
@@ -112,8 +112,8 @@ function splitStatements(statement: Statement): Statement[] {
   });
 }
 
-/** Queued work, in order: control statements, write statements, or reads whose first row is delivered. */
-type Queued = { control: string } | { write: Statement; deliver?: DeliverRow };
+/** Queued work, in order: control statements, write statements, or reads whose rows are delivered. */
+type Queued = { control: string } | { write: Statement; deliver?: DeliverRows };
 
 export class MysqlSession implements SqlRunner {
   /** Not sent yet, in order. */
@@ -134,7 +134,7 @@ export class MysqlSession implements SqlRunner {
     this.queue.push({ write: { sql, params } });
   }
 
-  deferRead(sql: string, params: SqlParam[], deliver: DeliverRow): void {
+  deferRead(sql: string, params: SqlParam[], deliver: DeliverRows): void {
     this.queue.push({ write: { sql, params }, deliver });
   }
 
@@ -177,7 +177,7 @@ export class MysqlSession implements SqlRunner {
     const parts = final ? splitStatements(final) : [];
     let result: Result | undefined;
     let batch: string[] = [];
-    let readers: Array<DeliverRow | undefined> = [];
+    let readers: Array<DeliverRows | undefined> = [];
     const sendBatch = async (): Promise<Result[]> => {
       if (batch.length === 0) return [];
       const statements = batch;
@@ -187,21 +187,21 @@ export class MysqlSession implements SqlRunner {
       try {
         const results = await this.textAll(statements);
         result = results[results.length - 1];
-        for (const [i, deliver] of delivers.entries()) deliver?.((results[i] as mysql.RowDataPacket[])[0]);
+        for (const [i, deliver] of delivers.entries()) deliver?.(results[i] as mysql.RowDataPacket[]);
         return results;
       } catch (err) {
         if (isControlFailure(err)) this.onControlFailure?.(err);
         throw translateMysqlError(err);
       }
     };
-    const sendAlone = async (item: Statement, deliver?: DeliverRow) => {
+    const sendAlone = async (item: Statement, deliver?: DeliverRows) => {
       await sendBatch();
       try {
         result = await this.exec(item.sql, item.params);
       } catch (err) {
         throw translateMysqlError(err);
       }
-      deliver?.((result as mysql.RowDataPacket[])[0]);
+      deliver?.(result as mysql.RowDataPacket[]);
     };
     for (const item of items) {
       if ('control' in item) {

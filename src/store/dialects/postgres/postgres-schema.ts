@@ -2,7 +2,7 @@
 // (ON CONFLICT ... excluded, row-value IN and partial indexes are all PostgreSQL) but for the
 // head read, whose shared form PostgreSQL cannot run in O(limit), and a put written in one
 // statement instead of three. The `?` placeholders become $1..$n in postgres-session.ts.
-import { ON_KEY_CONFLICT, ROW_PUT, sqlText, type KeyBound, type SqlText } from '../../sql-text.ts';
+import { ON_KEY_CONFLICT, ROW_PUT, perPutCount, placeholderTuples, sqlText, type KeyBound, type SqlText } from '../../sql-text.ts';
 import { binaryCopyRead, type CopyColumn } from './postgres-binary-copy.ts';
 import { replacePlaceholders } from './postgres-session.ts';
 
@@ -83,21 +83,24 @@ export function postgresStatements(p: string): SqlText {
   return {
     ...base,
     // One statement instead of three (a statement costs the client and the server far more than
-    // the work in it): its CTEs see the snapshot before it, so `prev` is the former row, which
-    // it answers; the log row derives from it and the current row copies the log row.
-    putUnread: [
+    // the work in it): its CTEs see the snapshot before it, so `prev` holds the former rows,
+    // which it answers; the log rows derive from them and the current rows copy the log rows.
+    // The puts come in as a VALUES list (typed in its first row: parameters in VALUES are text
+    // otherwise).
+    putUnread: perPutCount((n) => [
       {
-        sql: `WITH prev AS (SELECT k, create_rev, mod_rev, version, lease, value FROM ${p}kv WHERE k = ?),
+        sql: `WITH v (rev, seq, k, lease, value) AS (VALUES ${placeholderTuples(n, 5, '(?::bigint, ?::integer, ?::bytea, ?::bigint, ?::bytea)')}),
+          prev AS (SELECT k, create_rev, mod_rev, version, lease, value FROM ${p}kv WHERE k IN (SELECT k FROM v)),
           l AS (INSERT INTO ${p}log (rev, seq, k, create_rev, version, lease, value, kind, prev_rev)
-            SELECT ?, ?, ?, COALESCE(max(create_rev), ?), COALESCE(max(version), 0) + 1, ?, ?, ${ROW_PUT}, COALESCE(max(mod_rev), 0)
-            FROM prev RETURNING k, create_rev, rev, version, lease, value),
+            SELECT v.rev, v.seq, v.k, COALESCE(prev.create_rev, v.rev), COALESCE(prev.version, 0) + 1, v.lease, v.value, ${ROW_PUT}, COALESCE(prev.mod_rev, 0)
+            FROM v LEFT JOIN prev ON prev.k = v.k RETURNING k, create_rev, rev, version, lease, value),
           u AS (INSERT INTO ${p}kv (k, create_rev, mod_rev, version, lease, value)
             SELECT k, create_rev, rev, version, lease, value FROM l ${ON_KEY_CONFLICT})
           SELECT * FROM prev`,
-        params: (a) => [a.key, a.rev, a.seq, a.key, a.rev, a.lease, a.value],
+        params: (puts) => puts.flatMap((a) => [a.rev, a.seq, a.key, a.lease, a.value]),
         answersPrev: true,
       },
-    ],
+    ]),
     // The shared form (a LEFT JOIN keeping the head when no key matches) makes PostgreSQL sort
     // the whole range before applying the LIMIT. Here the range is read in key order up to the
     // limit, once (a CTE), and a head-only row answers when it is empty: O(limit), still one

@@ -7,7 +7,7 @@
 // in pipeline mode and the socket is corked around the batch: one write for all of it.
 import type pg from 'pg';
 import type { SqlParam, SqlRunner } from '../../dialect.ts';
-import type { DeliverRow } from '../../pipelined-write-tx.ts';
+import type { DeliverRows } from '../../put-batch.ts';
 import { translatePostgresError } from './postgres-errors.ts';
 
 interface Prepared {
@@ -53,9 +53,9 @@ function statement(sql: string, params: SqlParam[]): pg.QueryConfig {
 
 /**
  * Queued work: control statements (run together as one simple query), a write statement, or a
- * read whose first row is delivered when it is answered.
+ * read whose rows are delivered when it is answered.
  */
-type Queued = { control: string } | { write: pg.QueryConfig; deliver?: DeliverRow };
+type Queued = { control: string } | { write: pg.QueryConfig; deliver?: DeliverRows };
 
 export class PostgresSession implements SqlRunner {
   /** Not sent yet, in order. */
@@ -78,7 +78,7 @@ export class PostgresSession implements SqlRunner {
     this.queue.push({ write: statement(sql, params) });
   }
 
-  deferRead(sql: string, params: SqlParam[], deliver: DeliverRow): void {
+  deferRead(sql: string, params: SqlParam[], deliver: DeliverRows): void {
     this.queue.push({ write: statement(sql, params), deliver });
   }
 
@@ -97,7 +97,7 @@ export class PostgresSession implements SqlRunner {
     const queue = this.queue;
     this.queue = [];
     if (queue.length === 0 && !final) return undefined;
-    const sent: Array<{ control: boolean; answer: Promise<pg.QueryResult | pg.QueryResult[]>; deliver?: DeliverRow }> = [];
+    const sent: Array<{ control: boolean; answer: Promise<pg.QueryResult | pg.QueryResult[]>; deliver?: DeliverRows }> = [];
     const stream = this.client.connection.stream;
     stream.cork();
     try {
@@ -113,7 +113,7 @@ export class PostgresSession implements SqlRunner {
     for (const [i, s] of settled.entries()) {
       if (s.status === 'fulfilled') {
         this.answered++;
-        sent[i].deliver?.((s.value as pg.QueryResult).rows[0]);
+        sent[i].deliver?.((s.value as pg.QueryResult).rows);
         continue;
       }
       failure ??= { error: sent[i].control ? s.reason : translatePostgresError(s.reason) };

@@ -86,11 +86,13 @@ export function postgresStatements(p: string): SqlText {
     // the work in it): its CTEs see the snapshot before it, so `prev` holds the former rows,
     // which it answers; the log rows derive from them and the current rows copy the log rows.
     // The puts come in as a VALUES list (typed in its first row: parameters in VALUES are text
-    // otherwise).
+    // otherwise). Each former row is a lookup of its own (a LATERAL subquery with a LIMIT is
+    // never flattened into a join): planned while the table was small, a join chose a scan of
+    // the whole table with a hash, and the cached plan kept scanning as the table grew.
     putUnread: perPutCount((n) => [
       {
         sql: `WITH v (rev, seq, k, lease, value) AS (VALUES ${placeholderTuples(n, 5, '(?::bigint, ?::integer, ?::bytea, ?::bigint, ?::bytea)')}),
-          prev AS (SELECT k, create_rev, mod_rev, version, lease, value FROM ${p}kv WHERE k IN (SELECT k FROM v)),
+          prev AS (SELECT c.* FROM v CROSS JOIN LATERAL (SELECT k, create_rev, mod_rev, version, lease, value FROM ${p}kv WHERE k = v.k LIMIT 1) c),
           l AS (INSERT INTO ${p}log (rev, seq, k, create_rev, version, lease, value, kind, prev_rev)
             SELECT v.rev, v.seq, v.k, COALESCE(prev.create_rev, v.rev), COALESCE(prev.version, 0) + 1, v.lease, v.value, ${ROW_PUT}, COALESCE(prev.mod_rev, 0)
             FROM v LEFT JOIN prev ON prev.k = v.k RETURNING k, create_rev, rev, version, lease, value),

@@ -111,14 +111,13 @@ export class TracedDialect implements Dialect {
         }),
       savepoint: (fn) => this.span(`SAVEPOINT ${this.leaf}`, SpanKind.INTERNAL, 'SAVEPOINT', () => tx.savepoint(fn)),
     };
-    // Deferred like run: a span marked pipelined (its round trip is in the span it went out with),
-    // with the statements of a put (several puts may go out as one set of them).
+    // Deferred like run: spans marked pipelined (their round trip is in the span it went out
+    // with), one per statement of a put (several puts may go out as one set of them).
     // Queued outside the span's promise so that a refusal throws to the caller, as untraced.
     if (tx.putLater) {
       traced.putLater = (statements, put, deliverPrev) => {
         tx.putLater!(statements, put, deliverPrev);
-        const text = statements(1).map((statement) => statement.sql).join(';\n');
-        void this.statement(text, async () => void trace.getActiveSpan()?.setAttribute('etcd_tree.sql.pipelined', true));
+        for (const { sql } of statements(1)) void this.statement(sql, async () => void trace.getActiveSpan()?.setAttribute('etcd_tree.sql.pipelined', true));
       };
     }
     return traced;

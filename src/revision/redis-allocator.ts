@@ -10,7 +10,7 @@ import { log } from '../telemetry/logger.ts';
 import { untraced } from '../telemetry/tracing.ts';
 import type { Allocation, KnownLeaves, RevisionAllocator } from './allocator.ts';
 import { RedisConnection, type RedisErrorWords } from './redis-connection.ts';
-import { RedisKeys, RevisionScripts, ScriptErrors, type RedisSnapshot } from './redis-scripts.ts';
+import { parseWakeMessage, RedisKeys, RevisionScripts, ScriptErrors, type RedisSnapshot } from './redis-scripts.ts';
 import { ResolveQueue } from './resolve-queue.ts';
 import { RevisionsUnavailable } from './revisions-unavailable.ts';
 import { SerialBatcher } from './serial-batcher.ts';
@@ -121,8 +121,14 @@ export class RedisAllocator implements RevisionAllocator {
     });
 
     this.sub.client.on('message', (channel: string, message: string) => {
+      if (channel !== this.keys.wakeChannel) return;
+      const wake = parseWakeMessage(message);
       // Our own resolves woke us when they were answered (above).
-      if (channel === this.keys.wakeChannel && !message.startsWith(`${this.origin}\n`)) this.wake();
+      if (wake?.origin === this.origin) return;
+      // Another node's resolve carries a snapshot of the leaves it advanced: their new
+      // watermarks are known here too, without asking. Anything else: look again.
+      const vouched = wake !== null && this.observe(wake.snapshot);
+      this.wake(vouched ? new Set(wake.advanced) : NONE_KNOWN);
     });
     // Subscribes on every (re)connection, then catches up on the wake-ups published while the
     // subscriber was away. (ioredis' own resubscription misses a connection cut before the first

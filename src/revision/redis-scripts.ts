@@ -9,8 +9,10 @@
 //   deadlines         zset deadline(ms, Redis clock) -> "<leaf>:<rev>", for fencing
 //   generation-lock   held (SET NX PX) by the one node re-establishing the generation
 // Channel <prefix>wake: published when some leaf's lowest pending revision was resolved (its
-// watermark advanced) or a generation was established; a resolve's payload is the resolving
-// node's origin id, then the leaves, one per line (that node has already woken itself).
+// watermark advanced) or a generation was established. A resolve's payload (see WakeMessage) is
+// the resolving node's origin id (that node has already woken itself), then a snapshot of the
+// advanced leaves read right after the resolve: counter, generation, and the leaves' lowest
+// pending revisions. Every node learns their new watermarks from it without asking.
 //
 // Revisions are Lua numbers (doubles): exact up to 2^53, far beyond any tree's lifetime. They
 // are formatted with %d, never tostring (which would switch to exponent notation above 1e14).
@@ -74,10 +76,10 @@ return {first, tonumber(gen) or -1}`,
   // KEYS: deadlines, counter, generation, then pending:<leaf> of each group. ARGV: wake channel,
   // origin, then per group: leaf, count, rev... Returns what etcdTreeSnapshot returns for the
   // groups' leaves, read after the resolve, then the leaves whose watermark advanced (then it
-  // published them, after the origin).
+  // published them with their snapshot: origin, counter, generation, n, n lowest, n leaves).
   etcdTreeResolve: `
 local out = {tonumber(redis.call('GET', KEYS[2]) or '-1') or -1, tonumber(redis.call('GET', KEYS[3]) or '-1') or -1}
-local advanced = {}
+local advanced, lowest = {}, {}
 local i = 3
 for k = 4, #KEYS do
   local leaf = ARGV[i]
@@ -94,9 +96,15 @@ for k = 4, #KEYS do
   redis.call('ZREM', KEYS[1], unpack(members))
   local after = redis.call('ZRANGE', KEYS[k], 0, 0)[1]
   out[#out + 1] = after and tonumber(after) or 0
-  if before and before ~= after then advanced[#advanced + 1] = leaf end
+  if before and before ~= after then
+    advanced[#advanced + 1] = leaf
+    lowest[#lowest + 1] = string.format('%d', out[#out])
+  end
 end
-if #advanced > 0 then redis.call('PUBLISH', ARGV[1], ARGV[2] .. '\\n' .. table.concat(advanced, '\\n')) end
+if #advanced > 0 then
+  local head = {ARGV[2], string.format('%d', out[1]), string.format('%d', out[2]), #advanced}
+  redis.call('PUBLISH', ARGV[1], table.concat(head, '\\n') .. '\\n' .. table.concat(lowest, '\\n') .. '\\n' .. table.concat(advanced, '\\n'))
+end
 for _, leaf in ipairs(advanced) do out[#out + 1] = leaf end
 return out`,
 
@@ -172,6 +180,28 @@ export interface RedisSnapshot {
   generation: number | null;
   /** Lowest pending revision of each leaf asked about; 0 when it has none. */
   lowest: Map<string, number>;
+}
+
+/** A resolve's wake-up as published: who resolved, and a snapshot of the leaves that advanced. */
+export interface WakeMessage {
+  origin: string;
+  snapshot: RedisSnapshot;
+  /** The leaves whose watermark advanced (the snapshot covers exactly these). */
+  advanced: string[];
+}
+
+/**
+ * Reads a resolve's wake-up (etcdTreeResolve); null for anything else (a generation's empty
+ * one, a format this node does not know, a leaf name with a line break in it).
+ */
+export function parseWakeMessage(message: string): WakeMessage | null {
+  const lines = message.split('\n');
+  const n = Number(lines[3]);
+  if (!Number.isSafeInteger(n) || n < 1 || lines.length !== 4 + 2 * n) return null;
+  const numbers = [lines[1], lines[2], ...lines.slice(4, 4 + n)].map(Number);
+  if (!numbers.every(Number.isSafeInteger)) return null;
+  const advanced = lines.slice(4 + n);
+  return { origin: lines[0], snapshot: snapshotOf(numbers, advanced), advanced };
 }
 
 /** A script's answer {counter or -1, generation or -1, lowest pending of each leaf or 0, ...} as a snapshot. */

@@ -160,4 +160,31 @@ describe('RedisAllocator with SQLite leaves', () => {
       feed.stop();
     }
   });
+
+  it("a watch feed on another node sees a node's writes from its published wake-ups, without asking Redis", async () => {
+    const writer = fx.allocator({ pollMs: 60_000 });
+    const reader = fx.allocator({ pollMs: 60_000 });
+    const written = await openLeaf('l', writer);
+    // The same leaf as the second node opens it (one SQLite file, two connections).
+    const read = new MvccStore('l', new SqliteDialect({ path: join(dir, 'l.sqlite') }), reader);
+    await read.open();
+    stores.push(read);
+    await writer.seed(1);
+    await establish(writer, [written]);
+    const feed = new LeafFeed(read, reader, 60_000); // no poll: only wake-ups move it
+    await feed.ready();
+    await waitFor(async () => (await fx.redis.pubsub('NUMSUB', reader.keys.wakeChannel))[1] === 2, 'both nodes subscribed');
+    const seen: number[] = [];
+    feed.subscribe({ onRevisions: (revs) => seen.push(...revs.map((r) => r.rev)), onProgress: () => undefined });
+    try {
+      const snapshotsBefore = reader.stats().snapshotCalls;
+      const revs = [];
+      for (let i = 0; i < 5; i++) revs.push((await written.txn(txn(put(`w/${i}`, 'v')), ctx)).rev);
+      await waitFor(async () => seen.length === 5, 'every write reached the other node\'s feed', 2_000);
+      expect(seen).toEqual(revs);
+      expect(reader.stats().snapshotCalls).toBe(snapshotsBefore);
+    } finally {
+      feed.stop();
+    }
+  });
 });

@@ -119,7 +119,7 @@ describe('two nodes on one counter', () => {
 });
 
 describe('wake-ups', () => {
-  it("a node's own resolve makes the new watermark known at once, and its own publish does not wake it again", async () => {
+  it("a resolve makes the new watermark known at once to its node, and to the others by its publish, without asking", async () => {
     const a = fx.allocator({ pollMs: 60_000 });
     const b = fx.allocator({ pollMs: 60_000 });
     await established(a);
@@ -132,6 +132,7 @@ describe('wake-ups', () => {
     const x = await a.allocate('x');
     await a.allocate('y'); // y stays pending: only x's watermark advances
     const snapshotsBefore = a.stats().snapshotCalls;
+    const snapshotsOfB = b.stats().snapshotCalls;
 
     a.resolve('x', x.rev);
     await waitFor(async () => seenByA.length > 0, 'a woken by its resolve');
@@ -144,8 +145,12 @@ describe('wake-ups', () => {
     await fx.redis.publish(a.keys.wakeChannel, 'marker');
     await waitFor(async () => seenByA.length > 1 && seenByB.length > 1, 'the marker woke both');
     expect(seenByA).toEqual([['x'], []]);
-    // Another node learns of the resolve by pub/sub, and must ask.
-    expect(seenByB).toEqual([[], []]);
+    // Another node learns x's new watermark from the published snapshot; a publish without one
+    // (the marker) wakes it to ask.
+    expect(seenByB).toEqual([['x'], []]);
+    expect(b.knownWatermark(['x'])).toBe(x.rev + 1);
+    expect(b.knownWatermark(['y'])).toBe(0); // not in the snapshot: y did not advance
+    expect(b.stats().snapshotCalls).toBe(snapshotsOfB);
     expect(await b.watermark(['x'])).toBe(x.rev + 1);
   });
 });

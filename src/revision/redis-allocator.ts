@@ -49,8 +49,10 @@ export interface RedisAllocatorStats {
   resolvesQueued: number;
 }
 
-/** A wake-up whose advance nobody has seen yet (pub/sub from another node, the poll). */
+/** A wake-up whose advance nobody has seen yet (a generation established, the poll). */
 const NONE_KNOWN: KnownLeaves = new Set<string>();
+/** Most leaves a resolve reports besides its own (each costs Redis a ZRANGE per resolve). */
+const MAX_REPORTED_LEAVES = 64;
 
 export class RedisAllocator implements RevisionAllocator {
   readonly checksGeneration = true;
@@ -109,11 +111,16 @@ export class RedisAllocator implements RevisionAllocator {
     this.resolves = new ResolveQueue({
       maxBatch: this.maxBatch,
       send: async (groups) => {
-        const { snapshot, advanced } = await this.conn.run(() => this.scripts.resolve(groups, this.origin));
-        // The answer is a snapshot of the resolved leaves: their new watermarks are known here at
-        // once (feeds of those leaves need no round trip to see them), and waiters it answers go.
+        // Every other leaf this node knows is reported too: a leaf with nothing pending is at the
+        // counter, so any resolve may move it (a feed merging it with the resolved leaf waits
+        // for it).
+        const others = [...this.known.keys()].filter((leaf) => !groups.has(leaf)).slice(0, MAX_REPORTED_LEAVES);
+        const { snapshot, advanced } = await this.conn.run(() => this.scripts.resolve(groups, others, this.origin));
+        // The answer is that snapshot: the leaves' new watermarks are known here at once (their
+        // feeds need no round trip to see them), and waiters it answers go. The other nodes get
+        // the same snapshot with the wake-up.
         const vouched = this.observe(snapshot);
-        if (advanced.length > 0) this.wake(vouched ? new Set(advanced) : NONE_KNOWN);
+        if (advanced.length > 0) this.wake(vouched ? new Set(snapshot.lowest.keys()) : NONE_KNOWN);
       },
       onError: (err, attempt) => {
         if (attempt === 1) log.warn({ err: (err as Error).message }, 'could not resolve revisions in redis; retrying (the deadline fencing is the fallback)');
@@ -125,10 +132,10 @@ export class RedisAllocator implements RevisionAllocator {
       const wake = parseWakeMessage(message);
       // Our own resolves woke us when they were answered (above).
       if (wake?.origin === this.origin) return;
-      // Another node's resolve carries a snapshot of the leaves it advanced: their new
-      // watermarks are known here too, without asking. Anything else: look again.
+      // Another node's resolve carries a snapshot of its leaves: their watermarks are known here
+      // too, without asking. Anything else: look again.
       const vouched = wake !== null && this.observe(wake.snapshot);
-      this.wake(vouched ? new Set(wake.advanced) : NONE_KNOWN);
+      this.wake(vouched ? new Set(wake.snapshot.lowest.keys()) : NONE_KNOWN);
     });
     // Subscribes on every (re)connection, then catches up on the wake-ups published while the
     // subscriber was away. (ioredis' own resubscription misses a connection cut before the first

@@ -10,9 +10,11 @@
 //   generation-lock   held (SET NX PX) by the one node re-establishing the generation
 // Channel <prefix>wake: published when some leaf's lowest pending revision was resolved (its
 // watermark advanced) or a generation was established. A resolve's payload (see WakeMessage) is
-// the resolving node's origin id (that node has already woken itself), then a snapshot of the
-// advanced leaves read right after the resolve: counter, generation, and the leaves' lowest
-// pending revisions. Every node learns their new watermarks from it without asking.
+// the resolving node's origin id (that node has already woken itself), then a snapshot read
+// right after the resolve: counter, generation, and the lowest pending revision of the resolved
+// leaves and of every other leaf that node knows. Every node learns those leaves' watermarks
+// from it without asking (a leaf with nothing pending is at the counter, which any allocation
+// moves).
 //
 // Revisions are Lua numbers (doubles): exact up to 2^53, far beyond any tree's lifetime. They
 // are formatted with %d, never tostring (which would switch to exponent notation above 1e14).
@@ -73,15 +75,18 @@ redis.call('ZADD', KEYS[3], unpack(pending))
 redis.call('ZADD', KEYS[4], unpack(deadlines))
 return {first, tonumber(gen) or -1}`,
 
-  // KEYS: deadlines, counter, generation, then pending:<leaf> of each group. ARGV: wake channel,
-  // origin, then per group: leaf, count, rev... Returns what etcdTreeSnapshot returns for the
-  // groups' leaves, read after the resolve, then the leaves whose watermark advanced (then it
-  // published them with their snapshot: origin, counter, generation, n, n lowest, n leaves).
+  // KEYS: deadlines, counter, generation, pending:<leaf> of each group, then pending:<leaf> of
+  // each other leaf to report. ARGV: wake channel, origin, number of groups, then per group:
+  // leaf, count, rev..., then the other leaves. Returns what etcdTreeSnapshot returns for the
+  // groups' leaves and the others, read after the resolve, then the leaves whose watermark
+  // advanced. If any did, it publishes that snapshot: origin, counter, generation, n, the n
+  // lowest pending revisions, the n leaves.
   etcdTreeResolve: `
 local out = {tonumber(redis.call('GET', KEYS[2]) or '-1') or -1, tonumber(redis.call('GET', KEYS[3]) or '-1') or -1}
-local advanced, lowest = {}, {}
-local i = 3
-for k = 4, #KEYS do
+local groups = tonumber(ARGV[3])
+local leaves, advanced = {}, {}
+local i = 4
+for k = 4, 3 + groups do
   local leaf = ARGV[i]
   local count = tonumber(ARGV[i + 1])
   i = i + 2
@@ -96,14 +101,20 @@ for k = 4, #KEYS do
   redis.call('ZREM', KEYS[1], unpack(members))
   local after = redis.call('ZRANGE', KEYS[k], 0, 0)[1]
   out[#out + 1] = after and tonumber(after) or 0
-  if before and before ~= after then
-    advanced[#advanced + 1] = leaf
-    lowest[#lowest + 1] = string.format('%d', out[#out])
-  end
+  leaves[#leaves + 1] = leaf
+  if before and before ~= after then advanced[#advanced + 1] = leaf end
+end
+for k = 4 + groups, #KEYS do
+  local lowest = redis.call('ZRANGE', KEYS[k], 0, 0)[1]
+  out[#out + 1] = lowest and tonumber(lowest) or 0
+  leaves[#leaves + 1] = ARGV[i]
+  i = i + 1
 end
 if #advanced > 0 then
-  local head = {ARGV[2], string.format('%d', out[1]), string.format('%d', out[2]), #advanced}
-  redis.call('PUBLISH', ARGV[1], table.concat(head, '\\n') .. '\\n' .. table.concat(lowest, '\\n') .. '\\n' .. table.concat(advanced, '\\n'))
+  local message = {ARGV[2], string.format('%d', out[1]), string.format('%d', out[2]), #leaves}
+  for j = 1, #leaves do message[#message + 1] = string.format('%d', out[2 + j]) end
+  for j = 1, #leaves do message[#message + 1] = leaves[j] end
+  redis.call('PUBLISH', ARGV[1], table.concat(message, '\\n'))
 end
 for _, leaf in ipairs(advanced) do out[#out + 1] = leaf end
 return out`,
@@ -182,12 +193,10 @@ export interface RedisSnapshot {
   lowest: Map<string, number>;
 }
 
-/** A resolve's wake-up as published: who resolved, and a snapshot of the leaves that advanced. */
+/** A resolve's wake-up as published: who resolved, and a snapshot of the leaves it reported. */
 export interface WakeMessage {
   origin: string;
   snapshot: RedisSnapshot;
-  /** The leaves whose watermark advanced (the snapshot covers exactly these). */
-  advanced: string[];
 }
 
 /**
@@ -200,8 +209,7 @@ export function parseWakeMessage(message: string): WakeMessage | null {
   if (!Number.isSafeInteger(n) || n < 1 || lines.length !== 4 + 2 * n) return null;
   const numbers = [lines[1], lines[2], ...lines.slice(4, 4 + n)].map(Number);
   if (!numbers.every(Number.isSafeInteger)) return null;
-  const advanced = lines.slice(4 + n);
-  return { origin: lines[0], snapshot: snapshotOf(numbers, advanced), advanced };
+  return { origin: lines[0], snapshot: snapshotOf(numbers, lines.slice(4 + n)) };
 }
 
 /** A script's answer {counter or -1, generation or -1, lowest pending of each leaf or 0, ...} as a snapshot. */
@@ -233,19 +241,22 @@ export class RevisionScripts {
   }
 
   /**
-   * Resolves revisions grouped by leaf. Answers a snapshot of the groups' leaves taken right
-   * after, and the leaves whose watermark advanced (published on the wake channel after `origin`).
+   * Resolves revisions grouped by leaf. Answers a snapshot of the groups' leaves and of `others`
+   * taken right after, and the leaves whose watermark advanced; if any did, that snapshot is
+   * published on the wake channel (after `origin`).
    */
-  async resolve(groups: ReadonlyMap<string, readonly number[]>, origin: string): Promise<{ snapshot: RedisSnapshot; advanced: string[] }> {
+  async resolve(groups: ReadonlyMap<string, readonly number[]>, others: readonly string[], origin: string): Promise<{ snapshot: RedisSnapshot; advanced: string[] }> {
     const k = this.keys;
     const keys = [k.deadlines, k.counter, k.generation];
-    const args: Array<string | number> = [k.wakeChannel, origin];
+    const args: Array<string | number> = [k.wakeChannel, origin, groups.size];
     for (const [leaf, revs] of groups) {
       keys.push(k.pending(leaf));
       args.push(leaf, revs.length, ...revs);
     }
+    for (const leaf of others) keys.push(k.pending(leaf));
+    args.push(...others);
     const out = (await this.call('etcdTreeResolve', keys, args)) as Array<number | string>;
-    const leaves = [...groups.keys()];
+    const leaves = [...groups.keys(), ...others];
     return { snapshot: snapshotOf(out, leaves), advanced: out.slice(2 + leaves.length).map(String) };
   }
 

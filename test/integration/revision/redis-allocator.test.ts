@@ -129,26 +129,30 @@ describe('wake-ups', () => {
     const seenByB: Array<'all' | string[]> = [];
     a.onAdvance((known) => seenByA.push(known === 'all' ? 'all' : [...known]));
     b.onAdvance((known) => seenByB.push(known === 'all' ? 'all' : [...known]));
+    expect(await a.watermark(['z'])).toBeGreaterThan(0); // a knows leaf z, which nothing is written to
     const x = await a.allocate('x');
-    await a.allocate('y'); // y stays pending: only x's watermark advances
+    const y = await a.allocate('y'); // y stays pending: only x's watermark advances
     const snapshotsBefore = a.stats().snapshotCalls;
     const snapshotsOfB = b.stats().snapshotCalls;
 
     a.resolve('x', x.rev);
     await waitFor(async () => seenByA.length > 0, 'a woken by its resolve');
-    // a woke when its resolve was answered, knowing x's new watermark without asking.
-    expect(seenByA).toEqual([['x']]);
+    // a woke when its resolve was answered, knowing x's new watermark without asking, and z's:
+    // with nothing pending, z is at the counter.
+    expect(seenByA).toEqual([['x', 'z']]);
     expect(a.knownWatermark(['x'])).toBe(x.rev + 1);
+    expect(a.knownWatermark(['z'])).toBe(y.rev);
     expect(a.stats().snapshotCalls).toBe(snapshotsBefore);
     // A marker published after the resolve reaches a after the resolve's own publish did (one
     // channel, in order): nothing in between means that publish did not wake a again.
     await fx.redis.publish(a.keys.wakeChannel, 'marker');
     await waitFor(async () => seenByA.length > 1 && seenByB.length > 1, 'the marker woke both');
-    expect(seenByA).toEqual([['x'], []]);
-    // Another node learns x's new watermark from the published snapshot; a publish without one
-    // (the marker) wakes it to ask.
-    expect(seenByB).toEqual([['x'], []]);
-    expect(b.knownWatermark(['x'])).toBe(x.rev + 1);
+    expect(seenByA).toEqual([['x', 'z'], []]);
+    // Another node learns the same from the published snapshot; a publish without one (the
+    // marker) wakes it to ask.
+    expect(seenByB).toEqual([['x', 'z'], []]);
+    expect(b.knownWatermark(['x', 'z'])).toBe(x.rev + 1);
+    expect(b.knownWatermark(['z'])).toBe(y.rev);
     expect(b.knownWatermark(['y'])).toBe(0); // not in the snapshot: y did not advance
     expect(b.stats().snapshotCalls).toBe(snapshotsOfB);
     expect(await b.watermark(['x'])).toBe(x.rev + 1);

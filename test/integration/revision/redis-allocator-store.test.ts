@@ -140,25 +140,33 @@ describe('RedisAllocator with SQLite leaves', () => {
     await waitFor(async () => (await node.watermark(['l'])) === head, 'the unused revision resolved', 2_000);
   });
 
+  /**
+   * Five writes through `writer`: a feed of `reader` (no poll, only wake-ups move it) delivers
+   * each, and `readerNode` asks Redis for no watermark meanwhile.
+   */
+  async function feedSeesWritesWithoutAsking(writer: MvccStore, reader: MvccStore, readerNode: RedisAllocator): Promise<void> {
+    const feed = new LeafFeed(reader, readerNode, 60_000);
+    await feed.ready();
+    const seen: number[] = [];
+    feed.subscribe({ onRevisions: (revs) => seen.push(...revs.map((r) => r.rev)), onProgress: () => undefined });
+    try {
+      const snapshotsBefore = readerNode.stats().snapshotCalls;
+      const written = [];
+      for (let i = 0; i < 5; i++) written.push((await writer.txn(txn(put(`w/${i}`, 'v')), ctx)).rev);
+      await waitFor(async () => seen.length === 5, 'every write reached the feed', 2_000);
+      expect(seen).toEqual(written);
+      expect(readerNode.stats().snapshotCalls).toBe(snapshotsBefore);
+    } finally {
+      feed.stop();
+    }
+  }
+
   it("a watch feed sees its own node's writes without asking Redis for the watermark", async () => {
     const node = fx.allocator({ pollMs: 60_000 });
     const leaf = await openLeaf('l', node);
     await node.seed(1);
     await establish(node, [leaf]);
-    const feed = new LeafFeed(leaf, node, 60_000); // no poll: only wake-ups move it
-    await feed.ready();
-    const seen: number[] = [];
-    feed.subscribe({ onRevisions: (revs) => seen.push(...revs.map((r) => r.rev)), onProgress: () => undefined });
-    try {
-      const snapshotsBefore = node.stats().snapshotCalls;
-      const written = [];
-      for (let i = 0; i < 5; i++) written.push((await leaf.txn(txn(put(`w/${i}`, 'v')), ctx)).rev);
-      await waitFor(async () => seen.length === 5, 'every write reached the feed', 2_000);
-      expect(seen).toEqual(written);
-      expect(node.stats().snapshotCalls).toBe(snapshotsBefore);
-    } finally {
-      feed.stop();
-    }
+    await feedSeesWritesWithoutAsking(leaf, leaf, node);
   });
 
   it("a watch feed on another node sees a node's writes from its published wake-ups, without asking Redis", async () => {
@@ -171,20 +179,7 @@ describe('RedisAllocator with SQLite leaves', () => {
     stores.push(read);
     await writer.seed(1);
     await establish(writer, [written]);
-    const feed = new LeafFeed(read, reader, 60_000); // no poll: only wake-ups move it
-    await feed.ready();
     await waitFor(async () => (await fx.redis.pubsub('NUMSUB', reader.keys.wakeChannel))[1] === 2, 'both nodes subscribed');
-    const seen: number[] = [];
-    feed.subscribe({ onRevisions: (revs) => seen.push(...revs.map((r) => r.rev)), onProgress: () => undefined });
-    try {
-      const snapshotsBefore = reader.stats().snapshotCalls;
-      const revs = [];
-      for (let i = 0; i < 5; i++) revs.push((await written.txn(txn(put(`w/${i}`, 'v')), ctx)).rev);
-      await waitFor(async () => seen.length === 5, 'every write reached the other node\'s feed', 2_000);
-      expect(seen).toEqual(revs);
-      expect(reader.stats().snapshotCalls).toBe(snapshotsBefore);
-    } finally {
-      feed.stop();
-    }
+    await feedSeesWritesWithoutAsking(written, read, reader);
   });
 });

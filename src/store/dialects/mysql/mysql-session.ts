@@ -69,6 +69,18 @@ function inlineable(params: SqlParam[]): boolean {
   return bytes <= INLINE_BYTES;
 }
 
+/**
+ * A parameter as a literal, as mysql2's escape writes it. Bytes and numbers, nearly all of a
+ * put's parameters, directly: a hex literal needs no escaping, and mysql2's general path
+ * (type checks, then a scan of the hex for characters to escape) cost a put's 1 KiB value more
+ * than writing it.
+ */
+function literal(param: SqlParam): string {
+  if (Buffer.isBuffer(param)) return `X'${param.toString('hex')}'`;
+  if (typeof param === 'number') return String(param);
+  return mysql.escape(param);
+}
+
 /** Statement text -> the text around its placeholders. Store SQL is a few dozen texts. */
 const templates = new Map<string, string[]>();
 const MARK = '\u0000';
@@ -86,7 +98,7 @@ export function inlineStatement(sql: string, params: SqlParam[]): string {
   }
   if (parts.length !== params.length + 1) return mysql.format(sql, params);
   let out = parts[0];
-  for (let i = 0; i < params.length; i++) out += mysql.escape(params[i]) + parts[i + 1];
+  for (let i = 0; i < params.length; i++) out += literal(params[i]) + parts[i + 1];
   return out;
 }
 

@@ -116,11 +116,9 @@ export class RedisAllocator implements RevisionAllocator {
         // for it).
         const others = [...this.known.keys()].filter((leaf) => !groups.has(leaf)).slice(0, MAX_REPORTED_LEAVES);
         const { snapshot, advanced } = await this.conn.run(() => this.scripts.resolve(groups, others, this.origin));
-        // The answer is that snapshot: the leaves' new watermarks are known here at once (their
-        // feeds need no round trip to see them), and waiters it answers go. The other nodes get
-        // the same snapshot with the wake-up.
-        const vouched = this.observe(snapshot);
-        if (advanced.length > 0) this.wake(vouched ? new Set(snapshot.lowest.keys()) : NONE_KNOWN);
+        // The answer is that snapshot (the other nodes get it with the wake-up).
+        if (advanced.length > 0) this.wakeWith(snapshot);
+        else this.observe(snapshot);
       },
       onError: (err, attempt) => {
         if (attempt === 1) log.warn({ err: (err as Error).message }, 'could not resolve revisions in redis; retrying (the deadline fencing is the fallback)');
@@ -132,10 +130,9 @@ export class RedisAllocator implements RevisionAllocator {
       const wake = parseWakeMessage(message);
       // Our own resolves woke us when they were answered (above).
       if (wake?.origin === this.origin) return;
-      // Another node's resolve carries a snapshot of its leaves: their watermarks are known here
-      // too, without asking. Anything else: look again.
-      const vouched = wake !== null && this.observe(wake.snapshot);
-      this.wake(vouched ? new Set(wake.snapshot.lowest.keys()) : NONE_KNOWN);
+      // Another node's resolve carries a snapshot of its leaves. Anything else: look again.
+      if (wake) this.wakeWith(wake.snapshot);
+      else this.wake();
     });
     // Subscribes on every (re)connection, then catches up on the wake-ups published while the
     // subscriber was away. (ioredis' own resubscription misses a connection cut before the first
@@ -358,6 +355,15 @@ export class RedisAllocator implements RevisionAllocator {
           this.evaluate();
         }
       });
+  }
+
+  /**
+   * A wake-up that came with a snapshot (a resolve's): the watermarks it vouches for are known
+   * here at once, so feeds of its leaves need no round trip to see them; waiters it answers go.
+   */
+  private wakeWith(snapshot: RedisSnapshot): void {
+    const vouched = this.observe(snapshot);
+    this.wake(vouched ? new Set(snapshot.lowest.keys()) : NONE_KNOWN);
   }
 
   /** A wake-up: some watermark advanced somewhere. */

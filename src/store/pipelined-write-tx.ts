@@ -102,8 +102,7 @@ export class PipelinedWriteTx<R> implements WriteTx {
   /** Deferred, with the puts next to it (see WriteTx.putLater). */
   putLater(statements: PutUnreadStatements, put: PutArgs, deliverPrev: (row: any) => void): void {
     this.check();
-    if (!this.puts.accepts(statements, put)) this.puts.send(this.session);
-    this.puts.add(statements, put, deliverPrev);
+    this.puts.add(this.session, statements, put, deliverPrev);
     this.queued++;
   }
 

@@ -27,37 +27,30 @@ export interface StatementQueue {
 export class PutBatch {
   private puts: PutArgs[] = [];
   private delivers: Array<(row: any) => void> = [];
-  private keys = new Set<string>();
+  /** The puts' keys (latin1: one char per byte), in order. */
+  private keys: string[] = [];
+  private readonly keySet = new Set<string>();
   private bytes = 0;
   private statements: PutUnreadStatements | null = null;
 
-  get size(): number {
-    return this.puts.length;
-  }
-
-  /** Whether `put` may join the batch; if not, send the batch first. */
-  accepts(statements: PutUnreadStatements, put: PutArgs): boolean {
-    if (this.puts.length === 0) return true;
-    return (
-      statements === this.statements &&
-      this.puts.length < MAX_PUTS &&
-      this.bytes + put.key.length + put.value.length <= MAX_BYTES &&
-      !this.keys.has(put.key.toString('latin1'))
-    );
-  }
-
-  add(statements: PutUnreadStatements, put: PutArgs, deliverPrev: (row: any) => void): void {
+  /** Adds a put; a put that cannot join the batch sends the batch to `queue` first. */
+  add(queue: StatementQueue, statements: PutUnreadStatements, put: PutArgs, deliverPrev: (row: any) => void): void {
+    const key = put.key.toString('latin1');
+    const size = put.key.length + put.value.length;
+    const joins = statements === this.statements && this.puts.length < MAX_PUTS && this.bytes + size <= MAX_BYTES && !this.keySet.has(key);
+    if (!joins) this.send(queue);
     this.statements = statements;
     this.puts.push(put);
     this.delivers.push(deliverPrev);
-    this.keys.add(put.key.toString('latin1'));
-    this.bytes += put.key.length + put.value.length;
+    this.keys.push(key);
+    this.keySet.add(key);
+    this.bytes += size;
   }
 
   /** Queues the batch's statements; each put's former row (by key) goes to its deliverPrev. */
   send(queue: StatementQueue): void {
     if (this.puts.length === 0) return;
-    const { puts, delivers, statements } = this;
+    const { puts, delivers, keys, statements } = this;
     this.clear();
     for (const statement of statements!(puts.length)) {
       const params = statement.params(puts);
@@ -68,7 +61,7 @@ export class PutBatch {
       queue.deferRead(statement.sql, params, (rows) => {
         const former = new Map<string, unknown>();
         for (const row of rows) former.set((row.k as Buffer).toString('latin1'), row);
-        puts.forEach((put, i) => delivers[i](former.get(put.key.toString('latin1'))));
+        keys.forEach((key, i) => delivers[i](former.get(key)));
       });
     }
   }
@@ -77,7 +70,8 @@ export class PutBatch {
   clear(): void {
     this.puts = [];
     this.delivers = [];
-    this.keys = new Set();
+    this.keys = [];
+    this.keySet.clear();
     this.bytes = 0;
     this.statements = null;
   }

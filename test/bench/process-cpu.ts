@@ -16,7 +16,7 @@ function clockTicksPerSecond(): number {
   return ticksPerSecond;
 }
 
-interface ProcStat { pid: number; ppid: number; cpuTicks: number }
+interface ProcStat { pid: number; ppid: number; cpuTicks: number; program: string }
 
 function readStat(pid: number): ProcStat | undefined {
   let text: string;
@@ -26,9 +26,13 @@ function readStat(pid: number): ProcStat | undefined {
     return undefined; // exited meanwhile
   }
   // The command name (field 2) is in parentheses and may contain spaces: parse after the last ')'.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state); ppid is field 4, utime 14, stime 15 (proc(5)).
-  return { pid, ppid: Number(fields[1]), cpuTicks: Number(fields[11]) + Number(fields[12]) };
+  const close = text.lastIndexOf(')');
+  const fields = text.slice(close + 2).split(' ');
+  // fields[0] is field 3 (state); ppid is field 4, utime 14, stime 15, and cutime 16, cstime 17:
+  // children that exited and were reaped (a database server's backends come and go), so that
+  // the sum over a live process tree never shrinks (proc(5)).
+  const cpuTicks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+  return { pid, ppid: Number(fields[1]), cpuTicks, program: text.slice(text.indexOf('(') + 1, close) };
 }
 
 /** Pids of `root` and all its descendants that are alive now. */
@@ -53,14 +57,24 @@ export function processTree(root: number): number[] {
 }
 
 /**
- * User+system CPU seconds consumed so far by the `roots` and their live descendants. Resolution
- * is one clock tick (10 ms), so measured runs should burn at least a few hundred ms of server CPU.
+ * User+system CPU seconds consumed so far by the `roots` and their live descendants, by the
+ * program each process runs (node, postgres, mariadbd, redis-server): which part of a target's
+ * cost is etcd-tree and which its servers. Resolution is one clock tick (10 ms), so measured
+ * runs should burn at least a few hundred ms of server CPU.
  */
-export function processTreeCpuSeconds(roots: number[]): number {
+export function processTreeCpuByProgram(roots: number[]): Record<string, number> {
   const pids = new Set(roots.flatMap(processTree)); // a root may also descend from another root
-  let ticks = 0;
-  for (const pid of pids) ticks += readStat(pid)?.cpuTicks ?? 0;
-  return ticks / clockTicksPerSecond();
+  const byProgram: Record<string, number> = {};
+  for (const pid of pids) {
+    const stat = readStat(pid);
+    if (stat) byProgram[stat.program] = (byProgram[stat.program] ?? 0) + stat.cpuTicks / clockTicksPerSecond();
+  }
+  return byProgram;
+}
+
+/** after - before, per program (a program absent before started during the run). */
+export function cpuDifference(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(after).map(([program, s]) => [program, s - (before[program] ?? 0)]));
 }
 
 /**

@@ -12,6 +12,8 @@ export interface RunMeasurement {
   ops: number;
   elapsedNs: number;
   serverCpuSeconds: number;
+  /** serverCpuSeconds by the program of each process (node, postgres, mariadbd, redis-server). */
+  serverCpuByProgram: Record<string, number>;
   clientCpuSeconds: number;
   /** Busy CPU of everything else on the machine during the run: noise. */
   otherCpuSeconds: number;

@@ -9,7 +9,7 @@ import { connectEtcd } from '../support/etcd-client.ts';
 import { connectBenchClient, type BenchClient } from './bench-client.ts';
 import { loadBenchConfig } from './bench-config.ts';
 import { runClosedLoop } from './closed-loop.ts';
-import { machineBusyCpuSeconds, processTreeCpuSeconds } from './process-cpu.ts';
+import { cpuDifference, machineBusyCpuSeconds, processTreeCpuByProgram } from './process-cpu.ts';
 import { ratio, renderHops, renderTable, summarize, writeJson, type RunMeasurement } from './report.ts';
 import type { BenchTarget, RunningTarget } from './targets.ts';
 import type { Workload } from './workload.ts';
@@ -48,12 +48,13 @@ async function measure(workload: Workload, live: LiveTarget, round: number, valu
   try {
     if (warmupMs > 0) await runClosedLoop(prepared.op, workload.concurrency, warmupMs);
     const machineCpuBefore = machineBusyCpuSeconds();
-    const serverCpuBefore = processTreeCpuSeconds(live.running.pids);
+    const serverCpuBefore = processTreeCpuByProgram(live.running.pids);
     const clientCpuBefore = process.cpuUsage();
     const loop = await runClosedLoop(prepared.op, workload.concurrency, measureMs);
     // Client first: scanning /proc for the server's process tree is not load-generator work.
     const clientCpu = process.cpuUsage(clientCpuBefore);
-    const serverCpuSeconds = processTreeCpuSeconds(live.running.pids) - serverCpuBefore;
+    const serverCpuByProgram = cpuDifference(processTreeCpuByProgram(live.running.pids), serverCpuBefore);
+    const serverCpuSeconds = Object.values(serverCpuByProgram).reduce((a, b) => a + b, 0);
     const clientCpuSeconds = (clientCpu.user + clientCpu.system) / 1e6;
     const otherCpuSeconds = Math.max(0, machineBusyCpuSeconds() - machineCpuBefore - serverCpuSeconds - clientCpuSeconds);
     return {
@@ -63,6 +64,7 @@ async function measure(workload: Workload, live: LiveTarget, round: number, valu
       ops: loop.ops,
       elapsedNs: loop.elapsedNs,
       serverCpuSeconds,
+      serverCpuByProgram,
       clientCpuSeconds,
       otherCpuSeconds,
       latenciesNs: loop.latenciesNs,
@@ -79,6 +81,13 @@ const NOISY_CORES = 0.15;
 function noiseWarning(m: RunMeasurement): string {
   const cores = m.otherCpuSeconds / (m.elapsedNs / 1e9);
   return cores > NOISY_CORES ? `  [noisy: other processes used ${cores.toFixed(2)} cores]` : '';
+}
+
+/** " = node 310 + postgres 120": the server CPU per op by program, when there is more than one. */
+function programSplit(m: RunMeasurement): string {
+  const parts = Object.entries(m.serverCpuByProgram).filter(([, s]) => (s * 1e6) / m.ops >= 0.5);
+  if (parts.length < 2) return '';
+  return ` = ${parts.map(([program, s]) => `${program} ${((s * 1e6) / m.ops).toFixed(0)}`).join(' + ')}`;
 }
 
 function gitRevision(): string {
@@ -128,7 +137,7 @@ async function main(): Promise<void> {
           const s = summarize(workload.name, workload.operation, target.target.name, [m]);
           progress(`[${String(++done).padStart(2)}/${totalRuns}] ${workload.name.padEnd(11)} ${target.target.name.padEnd(10)} round ${round}: ` +
             `${s.opsPerSecond.toFixed(0).padStart(6)} ${workload.operation}/s  p50 ${s.p50Ms.toFixed(3)} ms  p99 ${s.p99Ms.toFixed(3)} ms  ` +
-            `server ${s.serverCpuUsPerOp.toFixed(1)} µs/op${m.note ? `  (${m.note})` : ''}${noiseWarning(m)}`);
+            `server ${s.serverCpuUsPerOp.toFixed(1)} µs/op${programSplit(m)}${m.note ? `  (${m.note})` : ''}${noiseWarning(m)}`);
         }
       }
     }

@@ -3,7 +3,9 @@
 // TARGETS whose start() brings it up and reports the pids whose process trees do the work
 // (for a multi-node tree: every node's pid, plus Redis or a database server if it should count).
 import { startEtcdTree, type StartOptions } from '../support/etcd-tree-process.ts';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { freePort, waitForPort } from '../support/ports.ts';
 import { startRealEtcd } from '../support/real-etcd.ts';
 import { startCluster } from '../support/cluster.ts';
 import { startSqlNode } from '../support/sql-backends.ts';
@@ -129,6 +131,31 @@ function treeLevelsTarget(levels: number): BenchTarget {
   };
 }
 
+/**
+ * grpc-floor-server.ts: grpc-js alone, answering from a map. Not a store: what the transport
+ * costs per call here, the floor under any etcd-tree figure (gets, puts; not lists or watch).
+ */
+function grpcFloorTarget(): BenchTarget {
+  return {
+    name: 'grpc-floor',
+    description: 'bare @grpc/grpc-js server answering Range/Put from a map (the transport alone; not a store)',
+    async start() {
+      const port = await freePort();
+      const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'grpc-floor-server.ts'), String(port)], { stdio: 'inherit' });
+      await waitForPort(port);
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      return {
+        endpoint: `127.0.0.1:${port}`,
+        pids: [child.pid!],
+        async stop() {
+          child.kill('SIGTERM');
+          await exited;
+        },
+      };
+    },
+  };
+}
+
 /** Every target BENCH_TARGETS can name. */
 export const TARGETS: readonly BenchTarget[] = [
   realEtcdTarget('etcd'),
@@ -149,6 +176,7 @@ export const TARGETS: readonly BenchTarget[] = [
   treeLevelsTarget(1),
   treeLevelsTarget(2),
   treeLevelsTarget(3),
+  grpcFloorTarget(),
 ];
 
 /** BENCH_SELF_CHECK: real etcd against itself, to validate the harness (ratios should be ~1.0x). */

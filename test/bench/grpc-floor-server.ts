@@ -1,0 +1,53 @@
+// The transport floor, for calibrating the benchmark (BENCH_TARGETS=grpc-floor): a bare
+// @grpc/grpc-js server with etcd-tree's server options and codecs, answering KV Range and Put
+// from a plain in-memory map (no MVCC, no revisions beyond a counter, no durability, no
+// validation, no tracing or metrics). It is not etcd and not etcd-tree: its CPU per operation
+// is what grpc-js and node's HTTP/2 alone cost per call on this machine, a lower bound for any
+// node built on them. Run: node --import tsx test/bench/grpc-floor-server.ts PORT
+import * as grpc from '@grpc/grpc-js';
+import { encoderFor, serviceDefinition } from '../../src/etcd/proto/load.ts';
+
+const port = Number(process.argv[2]);
+if (!Number.isInteger(port) || port <= 0) throw new Error('usage: grpc-floor-server.ts PORT');
+
+interface Kv { key: Buffer; create_revision: number; mod_revision: number; version: number; value: Buffer; lease: number }
+const kvs = new Map<string, Kv>();
+let revision = 1;
+const header = () => ({ cluster_id: 1, member_id: 1, revision, raft_term: 1 });
+
+type Unary = grpc.handleUnaryCall<any, any>;
+const range: Unary = (call, callback) => {
+  const req = call.request as { key: Buffer; range_end: Buffer; limit: number; count_only: boolean };
+  if (req.range_end.length === 0) {
+    const kv = kvs.get(req.key.toString('latin1'));
+    callback(null, { header: header(), kvs: kv && !req.count_only ? [kv] : [], more: false, count: kv ? 1 : 0 });
+    return;
+  }
+  // Ranges in key order (a sort per call: a floor for small ranges only; the bench's lists are not what this is for).
+  const lo = req.key.toString('latin1');
+  const hi = req.range_end.equals(Buffer.from([0])) ? null : req.range_end.toString('latin1');
+  const found = [...kvs.entries()].filter(([k]) => k >= lo && (hi === null || k < hi)).sort(([a], [b]) => (a < b ? -1 : 1)).map(([, kv]) => kv);
+  const page = req.limit > 0 ? found.slice(0, req.limit) : found;
+  callback(null, { header: header(), kvs: req.count_only ? [] : page, more: page.length < found.length, count: found.length });
+};
+const put: Unary = (call, callback) => {
+  const req = call.request as { key: Buffer; value: Buffer; lease: number };
+  const id = req.key.toString('latin1');
+  const before = kvs.get(id);
+  revision++;
+  kvs.set(id, { key: req.key, value: req.value, lease: req.lease, create_revision: before?.create_revision ?? revision, mod_revision: revision, version: (before?.version ?? 0) + 1 });
+  callback(null, { header: header() });
+};
+const status: Unary = (_call, callback) => callback(null, { header: header(), version: 'grpc-floor' });
+
+const server = new grpc.Server({ 'grpc.max_send_message_length': 2 ** 31 - 1, 'grpc.keepalive_permit_without_calls': 1, 'grpc.enable_channelz': 0 });
+// Responses encoded the way etcd-tree encodes them (encoderFor), requests decoded by proto-loader as there.
+const kv = serviceDefinition('KV');
+const withEncoder = (def: grpc.ServiceDefinition, encoders: Record<string, string>) =>
+  Object.fromEntries(Object.entries(def).map(([name, m]) => [name, encoders[name] ? { ...m, responseSerialize: encoderFor(encoders[name]) } : m])) as grpc.ServiceDefinition;
+server.addService(withEncoder(kv, { Range: 'etcdserverpb.RangeResponse', Put: 'etcdserverpb.PutResponse' }), { Range: range, Put: put });
+server.addService(serviceDefinition('Maintenance'), { Status: status });
+server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err) => {
+  if (err) throw err;
+});
+process.on('SIGTERM', () => server.tryShutdown(() => process.exit(0)));

@@ -6,7 +6,9 @@
 //   BENCH_TARGETS=etcd,etcd-tree     these targets, the first is the baseline (default: etcd and
 //                            etcd-tree; sql = etcd + the PostgreSQL, MariaDB and mixed nodes;
 //                            nodes = etcd + 1, 2 and 3 nodes over PostgreSQL and Redis;
-//                            tree = etcd + a 1-, 2- and 3-level chain of nodes, to a SQLite leaf)
+//                            tree = etcd + a 1-, 2- and 3-level chain of nodes, to a SQLite leaf;
+//                            floor = etcd + grpc-js alone, and a bare grpc-js proxy in front of it,
+//                            for puts and gets: see targets.ts)
 //   BENCH_SELF_CHECK=1       real etcd against a second real etcd (validates the harness)
 //   BENCH_CONNECTIONS=4      gRPC connections the KV load is spread over
 //   BENCH_OUTPUT=bench-results/latest.json
@@ -50,6 +52,7 @@ export function loadBenchConfig(): BenchConfig {
     sql: 'etcd,etcd-tree-pg,etcd-tree-mysql,etcd-tree-mixed',
     nodes: 'etcd,etcd-tree-1-node,etcd-tree-2-nodes,etcd-tree-3-nodes',
     tree: 'etcd,etcd-tree-1-level,etcd-tree-2-levels,etcd-tree-3-levels',
+    floor: 'etcd,etcd-tree,grpc-floor,grpc-floor-proxy',
   };
   const wanted = process.env.BENCH_TARGETS ?? 'etcd,etcd-tree';
   const env = { ...process.env, BENCH_TARGETS: groups[wanted] ?? wanted };

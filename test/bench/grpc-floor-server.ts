@@ -3,12 +3,15 @@
 // from a plain in-memory map (no MVCC, no revisions beyond a counter, no durability, no
 // validation, no tracing or metrics). It is not etcd and not etcd-tree: its CPU per operation
 // is what grpc-js and node's HTTP/2 alone cost per call on this machine, a lower bound for any
-// node built on them. Run: node --import tsx test/bench/grpc-floor-server.ts PORT
+// node built on them. Given an upstream, it is a bare proxy instead (grpc-floor-proxy): each call
+// passed on as a unary call of its own, the plain way to add a hop.
+// Run: node --import tsx test/bench/grpc-floor-server.ts PORT [UPSTREAM_HOST:PORT]
 import * as grpc from '@grpc/grpc-js';
-import { encoderFor, serviceDefinition } from '../../src/etcd/proto/load.ts';
+import { clientConstructor, encoderFor, serviceDefinition } from '../../src/etcd/proto/load.ts';
 
 const port = Number(process.argv[2]);
-if (!Number.isInteger(port) || port <= 0) throw new Error('usage: grpc-floor-server.ts PORT');
+const upstream = process.argv[3];
+if (!Number.isInteger(port) || port <= 0) throw new Error('usage: grpc-floor-server.ts PORT [UPSTREAM_HOST:PORT]');
 
 interface Kv { key: Buffer; create_revision: number; mod_revision: number; version: number; value: Buffer; lease: number }
 const kvs = new Map<string, Kv>();
@@ -45,8 +48,16 @@ const server = new grpc.Server({ 'grpc.max_send_message_length': 2 ** 31 - 1, 'g
 const kv = serviceDefinition('KV');
 const withEncoder = (def: grpc.ServiceDefinition, encoders: Record<string, string>) =>
   Object.fromEntries(Object.entries(def).map(([name, m]) => [name, encoders[name] ? { ...m, responseSerialize: encoderFor(encoders[name]) } : m])) as grpc.ServiceDefinition;
-server.addService(withEncoder(kv, { Range: 'etcdserverpb.RangeResponse', Put: 'etcdserverpb.PutResponse' }), { Range: range, Put: put });
-server.addService(serviceDefinition('Maintenance'), { Status: status });
+let handlers: { Range: Unary; Put: Unary; Status: Unary } = { Range: range, Put: put, Status: status };
+if (upstream) {
+  const client = (service: 'KV' | 'Maintenance') => new (clientConstructor(service))(upstream, grpc.credentials.createInsecure(), { 'grpc.enable_channelz': 0 }) as unknown as Record<string, Function>;
+  const kvClient = client('KV');
+  const maintenance = client('Maintenance');
+  const pass = (c: Record<string, Function>, method: string): Unary => (call, callback) => c[method].call(c, call.request, callback);
+  handlers = { Range: pass(kvClient, 'Range'), Put: pass(kvClient, 'Put'), Status: pass(maintenance, 'Status') };
+}
+server.addService(withEncoder(kv, { Range: 'etcdserverpb.RangeResponse', Put: 'etcdserverpb.PutResponse' }), { Range: handlers.Range, Put: handlers.Put });
+server.addService(serviceDefinition('Maintenance'), { Status: handlers.Status });
 server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err) => {
   if (err) throw err;
 });

@@ -144,15 +144,26 @@ export function writeJson(path: string, report: object): void {
   writeFileSync(path, `${JSON.stringify(report, null, 2)}\n`);
 }
 
+/** A target's place in a chain of servers: its family and level (1: no hop), or null. */
+function chainPlace(target: string): { family: string; level: number } | null {
+  const tree = /^etcd-tree-(\d+)-levels?$/.exec(target);
+  if (tree) return { family: 'etcd-tree', level: Number(tree[1]) };
+  // The transport alone (targets.ts): a bare server, and a bare proxy in front of it.
+  if (target === 'grpc-floor' || target === 'grpc-floor-proxy') return { family: 'grpc-floor', level: target === 'grpc-floor' ? 1 : 2 };
+  return null;
+}
+
 /**
- * For chains of nodes (targets named etcd-tree-N-level(s)): what each hop adds to p50 latency,
- * and throughput through the root against one level less. Empty when fewer than two levels ran.
+ * For chains of nodes (targets named etcd-tree-N-level(s), and grpc-floor with grpc-floor-proxy):
+ * what each hop adds to p50 latency, and throughput through the root against one level less.
+ * Empty when no chain ran two levels.
  */
 export function renderHops(summaries: Summary[]): string {
-  const levelOf = (target: string) => Number(/^etcd-tree-(\d+)-levels?$/.exec(target)?.[1] ?? NaN);
   const lines: string[] = [];
-  for (const workload of [...new Set(summaries.map((s) => s.workload))]) {
-    const chain = summaries.filter((s) => s.workload === workload && Number.isFinite(levelOf(s.target))).sort((a, b) => levelOf(a.target) - levelOf(b.target));
+  const families = [...new Set(summaries.map((s) => chainPlace(s.target)?.family).filter((f) => f !== undefined))];
+  for (const workload of [...new Set(summaries.map((s) => s.workload))]) for (const family of families) {
+    const levelOf = (target: string) => chainPlace(target)!.level;
+    const chain = summaries.filter((s) => s.workload === workload && chainPlace(s.target)?.family === family).sort((a, b) => levelOf(a.target) - levelOf(b.target));
     for (let i = 1; i < chain.length; i++) {
       const [lower, upper] = [chain[i - 1], chain[i]];
       const hops = levelOf(upper.target) - levelOf(lower.target);

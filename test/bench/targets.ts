@@ -131,25 +131,44 @@ function treeLevelsTarget(levels: number): BenchTarget {
   };
 }
 
+/** grpc-floor-server.ts on a free port (a bare proxy when given an upstream). */
+async function startFloorServer(upstream?: string): Promise<{ endpoint: string; pid: number; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'grpc-floor-server.ts'), String(port), ...(upstream ? [upstream] : [])], { stdio: 'inherit' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await waitForPort(port);
+  return {
+    endpoint: `127.0.0.1:${port}`,
+    pid: child.pid!,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
 /**
  * grpc-floor-server.ts: grpc-js alone, answering from a map. Not a store: what the transport
- * costs per call here, the floor under any etcd-tree figure (gets, puts; not lists or watch).
+ * costs per call here, the floor under any etcd-tree figure (puts, gets; not lists or watch).
+ * With `hop`, a bare grpc-js proxy in front of it, one unary call per request: what the plain
+ * way to add a hop costs (etcd-tree's parents multiplex calls on a stream instead,
+ * child/forward-stream.ts). The report compares the two like the tree's levels.
  */
-function grpcFloorTarget(): BenchTarget {
+function grpcFloorTarget(hop: boolean): BenchTarget {
   return {
-    name: 'grpc-floor',
-    description: 'bare @grpc/grpc-js server answering Range/Put from a map (the transport alone; not a store)',
+    name: hop ? 'grpc-floor-proxy' : 'grpc-floor',
+    description: hop
+      ? 'bare @grpc/grpc-js proxy (a unary call per request) in front of grpc-floor (a plain hop; not a store)'
+      : 'bare @grpc/grpc-js server answering Range/Put from a map (the transport alone; not a store)',
     async start() {
-      const port = await freePort();
-      const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'grpc-floor-server.ts'), String(port)], { stdio: 'inherit' });
-      await waitForPort(port);
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      const below = await startFloorServer();
+      const front = hop ? await startFloorServer(below.endpoint).catch(async (err) => { await below.stop(); throw err; }) : null;
+      const servers = front ? [front, below] : [below];
       return {
-        endpoint: `127.0.0.1:${port}`,
-        pids: [child.pid!],
+        endpoint: servers[0].endpoint,
+        pids: servers.map((s) => s.pid),
         async stop() {
-          child.kill('SIGTERM');
-          await exited;
+          for (const s of servers) await s.stop();
         },
       };
     },
@@ -176,7 +195,8 @@ export const TARGETS: readonly BenchTarget[] = [
   treeLevelsTarget(1),
   treeLevelsTarget(2),
   treeLevelsTarget(3),
-  grpcFloorTarget(),
+  grpcFloorTarget(false),
+  grpcFloorTarget(true),
 ];
 
 /** BENCH_SELF_CHECK: real etcd against itself, to validate the harness (ratios should be ~1.0x). */

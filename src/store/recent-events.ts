@@ -19,6 +19,8 @@ export class RecentEvents {
   private floor: number;
   /** Ascending by rev. */
   private entries: RevisionEvents[] = [];
+  /** sizeOf(entries[i]), kept so dropping an entry need not measure it again. */
+  private sizes: number[] = [];
   private start = 0;
   private bytes = 0;
   private enabled = true;
@@ -36,18 +38,25 @@ export class RecentEvents {
   add(rev: number, events: RevisionEvents['events']): void {
     if (!this.enabled || events.length === 0) return;
     const entry = { rev, events };
-    // Commits resolve in revision order on a single writer; insert in order anyway.
+    const size = sizeOf(entry);
+    // Commits resolve in revision order on a single writer (append); insert in order anyway.
     let i = this.entries.length;
     while (i > this.start && this.entries[i - 1].rev > rev) i--;
-    this.entries.splice(i, 0, entry);
-    this.bytes += sizeOf(entry);
+    if (i === this.entries.length) {
+      this.entries.push(entry);
+      this.sizes.push(size);
+    } else {
+      this.entries.splice(i, 0, entry);
+      this.sizes.splice(i, 0, size);
+    }
+    this.bytes += size;
     while (this.entries.length - this.start > this.maxRevisions || (this.bytes > this.maxBytes && this.entries.length - this.start > 1)) {
-      const dropped = this.entries[this.start++];
-      this.bytes -= sizeOf(dropped);
-      this.floor = dropped.rev;
+      this.bytes -= this.sizes[this.start];
+      this.floor = this.entries[this.start++].rev;
     }
     if (this.start > 1024 && this.start * 2 > this.entries.length) {
       this.entries = this.entries.slice(this.start);
+      this.sizes = this.sizes.slice(this.start);
       this.start = 0;
     }
   }
@@ -56,6 +65,7 @@ export class RecentEvents {
   disable(): void {
     this.enabled = false;
     this.entries = [];
+    this.sizes = [];
     this.start = 0;
     this.bytes = 0;
   }

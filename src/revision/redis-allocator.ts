@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { log } from '../telemetry/logger.ts';
 import { untraced } from '../telemetry/tracing.ts';
 import type { Allocation, KnownLeaves, RevisionAllocator } from './allocator.ts';
-import { RedisConnection, type RedisErrorWords } from './redis-connection.ts';
+import { RedisConnection, type RedisConnectionOptions, type RedisErrorWords } from './redis-connection.ts';
 import { parseWakeMessage, RedisKeys, RevisionScripts, ScriptErrors, type RedisSnapshot } from './redis-scripts.ts';
 import { ResolveQueue } from './resolve-queue.ts';
 import { RevisionsUnavailable } from './revisions-unavailable.ts';
@@ -37,6 +37,13 @@ export interface RedisAllocatorOptions {
   generationLockMs?: number;
   /** Largest batch of revisions per allocate/resolve call. Default 1000. */
   maxBatch?: number;
+  /**
+   * Subscribe to other nodes' wake-ups only once something waits for a watermark here (a watch
+   * feed of a leaf, a read waiting for its index). A node whose targets are all child nodes then
+   * never receives them: every resolve in the tree would otherwise wake it. Default false
+   * (subscribed from the start).
+   */
+  subscribeOnFirstWait?: boolean;
 }
 
 /** Calls made to Redis so far (metrics; tests check that batching batches). */
@@ -59,7 +66,9 @@ export class RedisAllocator implements RevisionAllocator {
   readonly soleWriter = false;
   readonly keys: RedisKeys;
   private readonly conn: RedisConnection;
-  private readonly sub: RedisConnection;
+  /** Other nodes' wake-ups (see RedisAllocatorOptions.subscribeOnFirstWait). */
+  private sub: RedisConnection | null = null;
+  private readonly subOptions: RedisConnectionOptions;
   private readonly scripts: RevisionScripts;
   private readonly deadlineMs: number;
   private readonly maxBatch: number;
@@ -98,7 +107,7 @@ export class RedisAllocator implements RevisionAllocator {
     };
     const common = { url: opts.url, connectWaitMs: opts.connectWaitMs ?? 1000, commandTimeoutMs: opts.commandTimeoutMs ?? 2000, errors };
     this.conn = new RedisConnection({ ...common, name: 'etcd-tree-revisions' });
-    this.sub = new RedisConnection({ ...common, name: 'etcd-tree-revisions-wake', subscriber: true });
+    this.subOptions = { ...common, name: 'etcd-tree-revisions-wake', subscriber: true };
     this.scripts = new RevisionScripts(this.conn.client, this.keys);
     this.waiters = new WatermarkWaiters(opts.maxWaitMs ?? 30_000);
 
@@ -125,24 +134,7 @@ export class RedisAllocator implements RevisionAllocator {
       },
     });
 
-    this.sub.client.on('message', (channel: string, message: string) => {
-      if (channel !== this.keys.wakeChannel) return;
-      const wake = parseWakeMessage(message);
-      // Our own resolves woke us when they were answered (above).
-      if (wake?.origin === this.origin) return;
-      // Another node's resolve carries a snapshot of its leaves. Anything else: look again.
-      if (wake) this.wakeWith(wake.snapshot);
-      else this.wake();
-    });
-    // Subscribes on every (re)connection, then catches up on the wake-ups published while the
-    // subscriber was away. (ioredis' own resubscription misses a connection cut before the first
-    // SUBSCRIBE was acknowledged.)
-    this.sub.client.on('ready', () => {
-      this.sub.client.subscribe(this.keys.wakeChannel).then(
-        () => this.wake(),
-        () => undefined, // the connection dropped again: the next 'ready' retries
-      );
-    });
+    if (!opts.subscribeOnFirstWait) this.subscribe();
     this.poll = setInterval(() => this.advanced(this.conn.isReady), opts.pollMs ?? 200);
     this.poll.unref();
   }
@@ -218,6 +210,7 @@ export class RedisAllocator implements RevisionAllocator {
   }
 
   onAdvance(cb: (known: KnownLeaves) => void): () => void {
+    this.subscribe();
     this.listeners.add(cb);
     return () => this.listeners.delete(cb);
   }
@@ -295,7 +288,33 @@ export class RedisAllocator implements RevisionAllocator {
     this.waiters.rejectAll(RevisionsUnavailable.closed());
     this.listeners.clear();
     this.conn.close();
-    this.sub.close();
+    this.sub?.close();
+  }
+
+  /** Starts receiving other nodes' wake-ups (once; until close). */
+  private subscribe(): void {
+    if (this.sub || this.closed) return;
+    const sub = new RedisConnection(this.subOptions);
+    this.sub = sub;
+    sub.client.on('message', (channel: string, message: string) => {
+      if (channel !== this.keys.wakeChannel) return;
+      const wake = parseWakeMessage(message);
+      // Our own resolves woke us when they were answered (see resolves).
+      if (wake?.origin === this.origin) return;
+      // Another node's resolve carries a snapshot of its leaves. Anything else: look again.
+      if (wake) this.wakeWith(wake.snapshot);
+      else this.wake();
+    });
+    // Subscribes on every (re)connection, then catches up on the wake-ups published before it
+    // (the first time: before anything here waited, or between a wait's start and now) or while
+    // the subscriber was away. (ioredis' own resubscription misses a connection cut before the
+    // first SUBSCRIBE was acknowledged.)
+    sub.client.on('ready', () => {
+      sub.client.subscribe(this.keys.wakeChannel).then(
+        () => this.wake(),
+        () => undefined, // the connection dropped again: the next 'ready' retries
+      );
+    });
   }
 
   /** A snapshot taken after this call started; counter missing -> UNAVAILABLE. */
@@ -307,6 +326,7 @@ export class RedisAllocator implements RevisionAllocator {
   }
 
   private wait(leaves: readonly string[], rev: number, generation: number | null, seq: number): Promise<void> {
+    this.subscribe();
     const done = this.waiters.add(leaves, rev, generation);
     // A wake-up that arrived while our snapshot was on its way was not applied to us.
     if (this.wakeSeq !== seq) this.evaluate();

@@ -159,6 +159,45 @@ describe('wake-ups', () => {
   });
 });
 
+describe('wake-ups on first wait (subscribeOnFirstWait)', () => {
+  const subscribers = async (a: RedisAllocator) => (await fx.redis.pubsub('NUMSUB', a.keys.wakeChannel))[1] as number;
+
+  it('a node that never waits receives no wake-ups; its first wait subscribes and is woken by the next resolve', async () => {
+    const writer = fx.allocator({ pollMs: 60_000 });
+    const router = fx.allocator({ pollMs: 60_000, subscribeOnFirstWait: true });
+    await established(writer);
+    await waitFor(async () => (await subscribers(writer)) === 1, 'the writer subscribed');
+    // Reads at the counter and writes elsewhere: nothing here waits, so nothing subscribes.
+    const first = await writer.allocate('x');
+    writer.resolve('x', first.rev);
+    expect(await router.readIndex([])).toBeGreaterThanOrEqual(first.rev);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await subscribers(router)).toBe(1);
+
+    // A wait for a pending revision: woken by the resolve's publish (the poll is a minute).
+    const pending = await writer.allocate('x');
+    const waited = router.waitFor(['x'], pending.rev);
+    await waitFor(async () => (await subscribers(router)) === 2, 'the waiting node subscribed');
+    expect(await isSettled(waited)).toBe(false);
+    writer.resolve('x', pending.rev);
+    await waited;
+  });
+
+  it('a listener registered before the subscription is up is woken after a resolve made at once', async () => {
+    const writer = fx.allocator({ pollMs: 60_000 });
+    const feedNode = fx.allocator({ pollMs: 60_000, subscribeOnFirstWait: true });
+    await established(writer);
+    const pending = await writer.allocate('x');
+    // What the listener finds when woken (as a watch feed would look).
+    const found: Array<Promise<number>> = [];
+    feedNode.onAdvance(() => found.push(feedNode.watermark(['x'])));
+    // Resolved at once, likely before the new subscription is acknowledged: its publish may be
+    // lost to this node, and the wake-up after subscribing stands in for it.
+    writer.resolve('x', pending.rev);
+    await waitFor(async () => (await Promise.all(found)).some((w) => w >= pending.rev), 'a wake-up after the resolve');
+  });
+});
+
 describe('read index', () => {
   it('waits until every revision <= C is resolved, woken by pub/sub (poll is 10 s)', async () => {
     const reader = fx.allocator({ pollMs: 10_000 });

@@ -5,9 +5,11 @@
 // duplicate; a paginated list through the root (limit + continue across shards) at revision R
 // followed by a watch from R + 1 misses and repeats nothing.
 import * as grpc from '@grpc/grpc-js';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectEtcd, type EtcdClient } from '../../support/etcd-client.ts';
 import { startTree, type Tree } from '../../support/tree.ts';
+import { REDIS_URL } from '../../support/redis-prefix.ts';
 import { b, configmapsBranch, end, expectExactStream, FAST_RECONNECT, podsLeaf, TREE_NAMESPACES, newWriteLog, stopWriters, until, watchAll, watchReaches, writer } from './helpers.ts';
 
 // Where the keys live (test/support/tree.ts):
@@ -64,6 +66,24 @@ describe('watch merge across branches', () => {
     watch.close();
     expect(watch.events.length).toBe(log.acked.size);
     expectExactStream(watch.events, log);
+  });
+
+  it("only the branches, which hold leaves, receive the tree's wake-ups: the root, serving through its children, never subscribes", async () => {
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    try {
+      const subscribers = async () => (await redis.pubsub('NUMSUB', `${tree.redisPrefix}wake`))[1] as number;
+      await until(async () => (await subscribers()) === 2, 'both branches subscribed');
+      // Writes, reads at the head and at a revision, and a watch, all through the root.
+      const put = await root.kv.put({ key: b('/registry/pods/default/subscribers'), value: b('1') });
+      await root.kv.range({ key: b('/registry/'), range_end: end('/registry/'), limit: 5 });
+      await root.kv.range({ key: b('/registry/pods/default/subscribers'), revision: put.header.revision });
+      const watch = await watchAll(root, '/registry/pods/', put.header.revision);
+      await watchReaches(watch, put.header.revision, 'the put');
+      watch.close();
+      expect(await subscribers()).toBe(2);
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('list through the root in pages across shards at R, then watch from R + 1: nothing missed or repeated', async () => {

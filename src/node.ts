@@ -62,7 +62,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   }
   refuseSelfReference(topology, config.listenClientUrls);
   const isRoot = config.treeRole === 'root';
-  const redis = config.revisionStore === 'memory' ? null : new RedisAllocator({ url: config.revisionStore, keyPrefix: config.revisionPrefix, deadlineMs: config.revisionDeadlineMs, subscribeOnFirstWait: true });
+  const redis = config.revisionStore === 'memory' ? null : new RedisAllocator({ url: config.revisionStore, keyPrefix: config.revisionPrefix, deadlineMs: config.revisionDeadlineMs });
   const allocator = redis ?? new MemoryAllocator();
   const registry = new TargetRegistry(allocator);
   const opened = await registry.openAll(topology);

@@ -21,7 +21,7 @@ export interface TlsFiles {
  * The service definition with a deserializer that remembers each request's encoded size and a
  * serializer that encodes our plain response objects directly.
  */
-function measured(name: ServiceName): grpc.ServiceDefinition {
+export function measured(name: ServiceName): grpc.ServiceDefinition {
   const def = serviceDefinition(name);
   const out: Record<string, grpc.MethodDefinition<object, object>> = {};
   for (const [method, m] of Object.entries(def)) {
@@ -66,20 +66,24 @@ function forwardableMethods(served: Array<[grpc.ServiceDefinition, grpc.UntypedS
   return methods;
 }
 
-export function createGrpcServer(
-  maxRequestBytes: number,
-  services: Record<ServiceName, grpc.UntypedServiceImplementation>,
-  tree: grpc.UntypedServiceImplementation,
-  track: StreamTracker,
-): grpc.Server {
-  const server = new grpc.Server({
+export function serverOptions(maxRequestBytes: number): grpc.ServerOptions {
+  return {
     'grpc.max_receive_message_length': maxRequestBytes + GRPC_OVERHEAD_BYTES,
     'grpc.max_send_message_length': 2 ** 31 - 1,
     'grpc.keepalive_permit_without_calls': 1,
     // channelz bookkeeping costs CPU on every call; nothing here reads it.
     'grpc.enable_channelz': 0,
     'grpc.http2.min_ping_interval_without_data_ms': 5000,
-  });
+  };
+}
+
+export function createGrpcServer(
+  maxRequestBytes: number,
+  services: Record<ServiceName, grpc.UntypedServiceImplementation>,
+  tree: grpc.UntypedServiceImplementation,
+  track: StreamTracker,
+): grpc.Server {
+  const server = new grpc.Server(serverOptions(maxRequestBytes));
   const served = (Object.entries(services) as Array<[ServiceName, grpc.UntypedServiceImplementation]>).map(
     ([name, impl]): [grpc.ServiceDefinition, grpc.UntypedServiceImplementation] => [measured(name), impl],
   );

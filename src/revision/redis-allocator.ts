@@ -37,13 +37,6 @@ export interface RedisAllocatorOptions {
   generationLockMs?: number;
   /** Largest batch of revisions per allocate/resolve call. Default 1000. */
   maxBatch?: number;
-  /**
-   * Subscribe to other nodes' wake-ups only once something waits for a watermark here (a watch
-   * feed of a leaf, a read waiting for its index). A node whose targets are all child nodes then
-   * never receives them: every resolve in the tree would otherwise wake it. Default false
-   * (subscribed from the start).
-   */
-  subscribeOnFirstWait?: boolean;
 }
 
 /** Calls made to Redis so far (metrics; tests check that batching batches). */
@@ -66,8 +59,13 @@ export class RedisAllocator implements RevisionAllocator {
   readonly soleWriter = false;
   readonly keys: RedisKeys;
   private readonly conn: RedisConnection;
-  /** Other nodes' wake-ups (see RedisAllocatorOptions.subscribeOnFirstWait). */
+  /**
+   * Other nodes' wake-ups, subscribed once something here waits for a watermark (a watch feed of
+   * a leaf, a read waiting for its index): a node whose targets are all child nodes never
+   * receives them (every resolve in the tree would otherwise wake it). See receiveWakeUps().
+   */
   private sub: RedisConnection | null = null;
+  private subscribed: Promise<void> | null = null;
   private readonly subOptions: RedisConnectionOptions;
   private readonly scripts: RevisionScripts;
   private readonly deadlineMs: number;
@@ -134,7 +132,6 @@ export class RedisAllocator implements RevisionAllocator {
       },
     });
 
-    if (!opts.subscribeOnFirstWait) this.subscribe();
     this.poll = setInterval(() => this.advanced(this.conn.isReady), opts.pollMs ?? 200);
     this.poll.unref();
   }
@@ -210,7 +207,7 @@ export class RedisAllocator implements RevisionAllocator {
   }
 
   onAdvance(cb: (known: KnownLeaves) => void): () => void {
-    this.subscribe();
+    void this.receiveWakeUps();
     this.listeners.add(cb);
     return () => this.listeners.delete(cb);
   }
@@ -291,9 +288,16 @@ export class RedisAllocator implements RevisionAllocator {
     this.sub?.close();
   }
 
-  /** Starts receiving other nodes' wake-ups (once; until close). */
-  private subscribe(): void {
-    if (this.sub || this.closed) return;
+  /**
+   * Starts receiving other nodes' wake-ups (once; until close), as waiting for a watermark does.
+   * Resolves when the first subscription is acknowledged: from then on every resolve anywhere
+   * wakes this node.
+   */
+  receiveWakeUps(): Promise<void> {
+    if (this.subscribed) return this.subscribed;
+    let acknowledged!: () => void;
+    this.subscribed = new Promise<void>((resolve) => (acknowledged = resolve));
+    if (this.closed) return this.subscribed;
     const sub = new RedisConnection(this.subOptions);
     this.sub = sub;
     sub.client.on('message', (channel: string, message: string) => {
@@ -311,10 +315,14 @@ export class RedisAllocator implements RevisionAllocator {
     // first SUBSCRIBE was acknowledged.)
     sub.client.on('ready', () => {
       sub.client.subscribe(this.keys.wakeChannel).then(
-        () => this.wake(),
+        () => {
+          this.wake();
+          acknowledged();
+        },
         () => undefined, // the connection dropped again: the next 'ready' retries
       );
     });
+    return this.subscribed;
   }
 
   /** A snapshot taken after this call started; counter missing -> UNAVAILABLE. */
@@ -326,7 +334,7 @@ export class RedisAllocator implements RevisionAllocator {
   }
 
   private wait(leaves: readonly string[], rev: number, generation: number | null, seq: number): Promise<void> {
-    this.subscribe();
+    void this.receiveWakeUps();
     const done = this.waiters.add(leaves, rev, generation);
     // A wake-up that arrived while our snapshot was on its way was not applied to us.
     if (this.wakeSeq !== seq) this.evaluate();

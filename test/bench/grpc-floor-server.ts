@@ -7,7 +7,9 @@
 // passed on as a unary call of its own, the plain way to add a hop.
 // Run: node --import tsx test/bench/grpc-floor-server.ts PORT [UPSTREAM_HOST:PORT]
 import * as grpc from '@grpc/grpc-js';
-import { clientConstructor, encoderFor, serviceDefinition } from '../../src/etcd/proto/load.ts';
+import { defaultConfig } from '../../src/config/node-config.ts';
+import { measured, serverOptions } from '../../src/etcd/grpc-server.ts';
+import { clientConstructor } from '../../src/etcd/proto/load.ts';
 
 const port = Number(process.argv[2]);
 const upstream = process.argv[3];
@@ -43,11 +45,8 @@ const put: Unary = (call, callback) => {
 };
 const status: Unary = (_call, callback) => callback(null, { header: header(), version: 'grpc-floor' });
 
-const server = new grpc.Server({ 'grpc.max_send_message_length': 2 ** 31 - 1, 'grpc.keepalive_permit_without_calls': 1, 'grpc.enable_channelz': 0 });
-// Responses encoded the way etcd-tree encodes them (encoderFor), requests decoded by proto-loader as there.
-const kv = serviceDefinition('KV');
-const withEncoder = (def: grpc.ServiceDefinition, encoders: Record<string, string>) =>
-  Object.fromEntries(Object.entries(def).map(([name, m]) => [name, encoders[name] ? { ...m, responseSerialize: encoderFor(encoders[name]) } : m])) as grpc.ServiceDefinition;
+// The node's own server options and service definitions (its request decoding and response encoding).
+const server = new grpc.Server(serverOptions(defaultConfig().maxRequestBytes));
 let handlers: { Range: Unary; Put: Unary; Status: Unary } = { Range: range, Put: put, Status: status };
 if (upstream) {
   const client = (service: 'KV' | 'Maintenance') => new (clientConstructor(service))(upstream, grpc.credentials.createInsecure(), { 'grpc.enable_channelz': 0 }) as unknown as Record<string, Function>;
@@ -56,8 +55,8 @@ if (upstream) {
   const pass = (c: Record<string, Function>, method: string): Unary => (call, callback) => c[method].call(c, call.request, callback);
   handlers = { Range: pass(kvClient, 'Range'), Put: pass(kvClient, 'Put'), Status: pass(maintenance, 'Status') };
 }
-server.addService(withEncoder(kv, { Range: 'etcdserverpb.RangeResponse', Put: 'etcdserverpb.PutResponse' }), { Range: handlers.Range, Put: handlers.Put });
-server.addService(serviceDefinition('Maintenance'), { Status: handlers.Status });
+server.addService(measured('KV'), { Range: handlers.Range, Put: handlers.Put });
+server.addService(measured('Maintenance'), { Status: handlers.Status });
 server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err) => {
   if (err) throw err;
 });

@@ -144,21 +144,18 @@ export function writeJson(path: string, report: object): void {
   writeFileSync(path, `${JSON.stringify(report, null, 2)}\n`);
 }
 
-/** A target's place in a chain of servers: its family and level (1: no hop), or null. */
-function chainPlace(target: string): { family: string; level: number } | null {
-  const tree = /^etcd-tree-(\d+)-levels?$/.exec(target);
-  if (tree) return { family: 'etcd-tree', level: Number(tree[1]) };
-  // The transport alone (targets.ts): a bare server, and a bare proxy in front of it.
-  if (target === 'grpc-floor' || target === 'grpc-floor-proxy') return { family: 'grpc-floor', level: target === 'grpc-floor' ? 1 : 2 };
-  return null;
+/** A target's place in a chain of servers (targets.ts): its family and level (1: no hop in front). */
+export interface ChainPlace {
+  family: string;
+  level: number;
 }
 
 /**
- * For chains of nodes (targets named etcd-tree-N-level(s), and grpc-floor with grpc-floor-proxy):
- * what each hop adds to p50 latency, and throughput through the root against one level less.
- * Empty when no chain ran two levels.
+ * For chains of servers (the tree's levels; the bare grpc-js server and its proxy): what each
+ * hop adds to p50 latency, and throughput through the root against one level less. Empty when
+ * no chain ran two levels.
  */
-export function renderHops(summaries: Summary[]): string {
+export function renderHops(summaries: Summary[], chainPlace: (target: string) => ChainPlace | undefined): string {
   const lines: string[] = [];
   const families = [...new Set(summaries.map((s) => chainPlace(s.target)?.family).filter((f) => f !== undefined))];
   for (const workload of [...new Set(summaries.map((s) => s.workload))]) for (const family of families) {

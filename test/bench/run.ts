@@ -150,7 +150,7 @@ async function main(): Promise<void> {
       .map((s) => ratio(s, summaries.find((b) => b.workload === s.workload && b.target === baseline)!));
 
     process.stdout.write(`\n${renderTable(summaries, ratios)}\n\n`);
-    const hops = renderHops(summaries);
+    const hops = renderHops(summaries, (name) => live.find((t) => t.target.name === name)?.target.chain);
     if (hops) process.stdout.write(`${hops}\n\n`);
     process.stdout.write('p50/p99: client-seen latency per operation. Server CPU: user+sys of the server process tree during the measured runs,\n' +
       `per operation; (min-max over rounds). Ratios are target/${baseline}: ops/s above 1 is faster, the others above 1 are slower or costlier.\n`);

@@ -9,6 +9,7 @@ import { freePort, waitForPort } from '../support/ports.ts';
 import { startRealEtcd } from '../support/real-etcd.ts';
 import { startCluster } from '../support/cluster.ts';
 import { startSqlNode } from '../support/sql-backends.ts';
+import type { ChainPlace } from './report.ts';
 
 export interface RunningTarget {
   /** host:port of the etcd v3 gRPC endpoint the load goes to. */
@@ -21,6 +22,8 @@ export interface RunningTarget {
 export interface BenchTarget {
   name: string;
   description: string;
+  /** For a chain of servers: the report shows what each level in front adds (report.ts renderHops). */
+  chain?: ChainPlace;
   start(): Promise<RunningTarget>;
 }
 
@@ -99,6 +102,7 @@ function treeLevelsTarget(levels: number): BenchTarget {
   return {
     name: `etcd-tree-${levels}-level${levels > 1 ? 's' : ''}`,
     description: `etcd-tree, ${levels}-level chain of nodes down to one SQLite leaf, Redis revisions (nodes + Redis CPU)`,
+    chain: { family: 'etcd-tree', level: levels },
     async start() {
       const redisPrefix = `etcd-tree-bench:${process.pid}:${levels}:`;
       const args = ['--revision-store', 'redis://127.0.0.1:6379/0', '--revision-prefix', redisPrefix];
@@ -152,11 +156,12 @@ async function startFloorServer(upstream?: string): Promise<{ endpoint: string; 
  * costs per call here, the floor under any etcd-tree figure (puts, gets; not lists or watch).
  * With `hop`, a bare grpc-js proxy in front of it, one unary call per request: what the plain
  * way to add a hop costs (etcd-tree's parents multiplex calls on a stream instead,
- * child/forward-stream.ts). The report compares the two like the tree's levels.
+ * child/forward-stream.ts). The report compares the two as a chain, like the tree's levels.
  */
 function grpcFloorTarget(hop: boolean): BenchTarget {
   return {
     name: hop ? 'grpc-floor-proxy' : 'grpc-floor',
+    chain: { family: 'grpc-floor', level: hop ? 2 : 1 },
     description: hop
       ? 'bare @grpc/grpc-js proxy (a unary call per request) in front of grpc-floor (a plain hop; not a store)'
       : 'bare @grpc/grpc-js server answering Range/Put from a map (the transport alone; not a store)',

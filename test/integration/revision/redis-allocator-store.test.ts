@@ -145,6 +145,8 @@ describe('RedisAllocator with SQLite leaves', () => {
    * each, and `readerNode` asks Redis for no watermark meanwhile.
    */
   async function feedSeesWritesWithoutAsking(writer: MvccStore, reader: MvccStore, readerNode: RedisAllocator): Promise<void> {
+    // Subscribed first: the wake-up that follows a first subscription makes feeds ask once.
+    await readerNode.receiveWakeUps();
     const feed = new LeafFeed(reader, readerNode, 60_000);
     await feed.ready();
     const seen: number[] = [];
@@ -179,6 +181,7 @@ describe('RedisAllocator with SQLite leaves', () => {
     stores.push(read);
     await writer.seed(1);
     await establish(writer, [written]);
+    await Promise.all([writer.receiveWakeUps(), reader.receiveWakeUps()]);
     await waitFor(async () => (await fx.redis.pubsub('NUMSUB', reader.keys.wakeChannel))[1] === 2, 'both nodes subscribed');
     await feedSeesWritesWithoutAsking(written, read, reader);
   });

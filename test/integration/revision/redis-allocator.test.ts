@@ -123,7 +123,8 @@ describe('wake-ups', () => {
     const a = fx.allocator({ pollMs: 60_000 });
     const b = fx.allocator({ pollMs: 60_000 });
     await established(a);
-    await b.current(); // b is connected, and subscribed below before anything is published
+    // Both receive wake-ups before anything is published.
+    await Promise.all([a.receiveWakeUps(), b.receiveWakeUps()]);
     await waitFor(async () => (await fx.redis.pubsub('NUMSUB', a.keys.wakeChannel))[1] === 2, 'both nodes subscribed');
     const seenByA: Array<'all' | string[]> = [];
     const seenByB: Array<'all' | string[]> = [];
@@ -159,13 +160,14 @@ describe('wake-ups', () => {
   });
 });
 
-describe('wake-ups on first wait (subscribeOnFirstWait)', () => {
+describe('wake-ups on first wait', () => {
   const subscribers = async (a: RedisAllocator) => (await fx.redis.pubsub('NUMSUB', a.keys.wakeChannel))[1] as number;
 
   it('a node that never waits receives no wake-ups; its first wait subscribes and is woken by the next resolve', async () => {
     const writer = fx.allocator({ pollMs: 60_000 });
-    const router = fx.allocator({ pollMs: 60_000, subscribeOnFirstWait: true });
+    const router = fx.allocator({ pollMs: 60_000 });
     await established(writer);
+    await writer.receiveWakeUps();
     await waitFor(async () => (await subscribers(writer)) === 1, 'the writer subscribed');
     // Reads at the counter and writes elsewhere: nothing here waits, so nothing subscribes.
     const first = await writer.allocate('x');
@@ -185,7 +187,7 @@ describe('wake-ups on first wait (subscribeOnFirstWait)', () => {
 
   it('a listener registered before the subscription is up is woken after a resolve made at once', async () => {
     const writer = fx.allocator({ pollMs: 60_000 });
-    const feedNode = fx.allocator({ pollMs: 60_000, subscribeOnFirstWait: true });
+    const feedNode = fx.allocator({ pollMs: 60_000 });
     await established(writer);
     const pending = await writer.allocate('x');
     // What the listener finds when woken (as a watch feed would look).
@@ -427,6 +429,7 @@ describe('redis unreachable', () => {
       const a = fx.allocator({ url: `redis://127.0.0.1:${proxy.port}/0`, pollMs: 10_000 });
       const writer = fx.allocator({ pollMs: 10_000 });
       await established(writer);
+      await Promise.all([a.receiveWakeUps(), writer.receiveWakeUps()]);
       const x = await a.allocate('a');
 
       proxy.down();

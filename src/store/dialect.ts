@@ -68,6 +68,16 @@ export interface DialectCapabilities {
 export interface WriteTxOptions {
   /** See DialectCapabilities.optimisticWrites. */
   optimistic?: boolean;
+  /**
+   * Only with `optimistic`: a server dialect sends BEGIN and the leaf's write lock with the
+   * transaction's first statements instead of waiting a round trip for them. The caller vouches
+   * that nothing needs the lock granted first (every write of the leaf comes from its one commit
+   * queue, and no revision is taken before the statements run), and that the connection has
+   * just answered (its previous transaction committed a moment ago): a connection closed under
+   * us is found out only with the statements, when a retry could no longer be sure that none of
+   * them ran.
+   */
+  beginWithStatements?: boolean;
 }
 
 /**

@@ -8,7 +8,7 @@
 // shared transaction in the batch's first one.
 import type { Context } from '@opentelemetry/api';
 import { captureContext, runInContext } from '../telemetry/tracing.ts';
-import { WriteTxRedo, type Dialect, type WriteTx } from './dialect.ts';
+import { WriteTxRedo, type Dialect, type WriteTx, type WriteTxOptions } from './dialect.ts';
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
@@ -33,11 +33,15 @@ export class GroupCommitQueue {
   /** Optimistic transactions done again after a database error (a metric). */
   redone = 0;
 
-  /** `commitFailed` runs synchronously when a commit fails, before any later job starts. */
+  /**
+   * `commitFailed` runs synchronously when a commit fails, before any later job starts.
+   * `soleWriter`: every write of the leaf goes through this queue (see beginWithStatements).
+   */
   constructor(
     private readonly dialect: Dialect,
     private readonly maxJobsPerCommit = 512,
     private readonly commitFailed: (error: unknown) => void = () => undefined,
+    private readonly soleWriter = false,
   ) {}
 
   /**
@@ -73,25 +77,33 @@ export class GroupCommitQueue {
   private async flush(): Promise<void> {
     this.scheduled = false;
     const optimistic = this.dialect.capabilities.optimisticWrites === true;
+    // A group that follows a commit at once (its jobs arrived meanwhile) may send BEGIN with its
+    // statements: the connection has just answered (WriteTxOptions.beginWithStatements). The
+    // first group after a pause waits for its BEGIN, so a connection closed while the leaf was
+    // idle is replaced without doubt about what ran.
+    let afterCommit = false;
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxJobsPerCommit);
       if (batch.length > this.maxBatch) this.maxBatch = batch.length;
+      const beginWithStatements = afterCommit && this.soleWriter && !batch[0].prepare;
+      afterCommit = false;
       let outcomes: Outcome[];
       try {
         try {
-          outcomes = await this.run(batch, optimistic);
+          outcomes = await this.run(batch, { optimistic, beginWithStatements });
         } catch (err) {
           if (!(err instanceof WriteTxRedo)) throw err;
           this.redone++;
           // Nothing of it committed: again, each job's writes answered inside its savepoint,
           // so a database error fails only the job that caused it.
-          outcomes = await this.run(batch, false);
+          outcomes = await this.run(batch, {});
         }
       } catch (commitError) {
         this.commitFailed(commitError);
         for (const job of batch) job.reject(commitError);
         continue;
       }
+      afterCommit = true;
       batch.forEach((job, i) => {
         const o = outcomes[i];
         if (o.ok) {
@@ -105,7 +117,7 @@ export class GroupCommitQueue {
   }
 
   /** The batch in one transaction, each job in its savepoint; the jobs' outcomes once it committed. */
-  private async run(batch: Job[], optimistic: boolean): Promise<Outcome[]> {
+  private async run(batch: Job[], options: WriteTxOptions): Promise<Outcome[]> {
     const outcomes: Outcome[] = [];
     await runInContext(batch[0].context, () =>
       this.dialect.writeTx(async (tx) => {
@@ -123,7 +135,7 @@ export class GroupCommitQueue {
             outcomes.push({ ok: false, error });
           }
         }
-      }, { optimistic }),
+      }, options),
     );
     return outcomes;
   }

@@ -73,7 +73,7 @@ export class MvccStore implements LeafStore {
     this.dialect = new TracedDialect(dialect, name);
     this.prefix = options.tablePrefix ?? '';
     this.sql = this.dialect.statements(this.prefix);
-    this.writes = dialect.capabilities.singleWriter ? new GroupCommitQueue(this.dialect, dialect.capabilities.maxGroupCommit, () => this.dropCaches()) : null;
+    this.writes = dialect.capabilities.singleWriter ? new GroupCommitQueue(this.dialect, dialect.capabilities.maxGroupCommit, () => this.dropCaches(), this.allocator.soleWriter) : null;
   }
 
   async open(): Promise<void> {

@@ -193,8 +193,8 @@ export interface WriterOps<W extends PipelinedWriter<R>, R> {
   connect(): Promise<W>;
   /** Forgets the writer: the next transaction connects again. */
   drop(): void;
-  /** BEGIN plus the leaf's write lock, in one round trip. */
-  beginLocked(writer: W): Promise<unknown>;
+  /** BEGIN and the leaf's write lock: control statements, sent together. */
+  begin(): readonly string[];
   rollback(writer: W): Promise<unknown>;
   isConnectionLost(err: unknown): boolean;
   /** The connection was closed under us (stale), not timed out: worth one more try. */
@@ -218,7 +218,10 @@ export async function runWriterTx<W extends PipelinedWriter<R>, R, T>(
     writer = await ops.connect();
     try {
       writer.session.reset();
-      await ops.beginLocked(writer);
+      for (const statement of ops.begin()) writer.session.defer(statement);
+      // Optimistically a failure of BEGIN or the lock among the statements has the group
+      // redone the careful way, which waits for them here.
+      if (!(options.optimistic && options.beginWithStatements)) await writer.session.flush();
       break;
     } catch (err) {
       if (ops.isConnectionLost(err)) ops.drop();

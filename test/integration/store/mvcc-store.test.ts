@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { status as Code } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryAllocator } from '../../../src/revision/memory-allocator.ts';
-import type { Dialect, WriteTx } from '../../../src/store/dialect.ts';
+import type { Dialect, WriteTx, WriteTxOptions } from '../../../src/store/dialect.ts';
 import { GroupCommitQueue } from '../../../src/store/group-commit.ts';
 import { MvccStore } from '../../../src/store/mvcc-store.ts';
 import { EventType, type TxnRequest } from '../../../src/store/types.ts';
@@ -119,6 +119,71 @@ for (const backend of DIALECTS) {
       expect(queue.redone).toBe(leaf.dialect.capabilities.optimisticWrites ? 1 : 0);
       const names = await leaf.dialect.readTx((tx) => tx.all<{ name: string }>(`SELECT name FROM ${leaf.tablePrefix}meta WHERE name IN ('before', 'undone', 'after') ORDER BY name`));
       expect(names.map((r) => r.name)).toEqual(['after', 'before']);
+    });
+
+    it('a sole writer sends BEGIN with the statements only for a group that follows a commit at once', async () => {
+      const asked: WriteTxOptions[] = [];
+      const recording = new Proxy(leaf.dialect, {
+        get(target, name) {
+          if (name === 'writeTx') return (fn: (tx: WriteTx) => Promise<unknown>, options: WriteTxOptions) => (asked.push(options), target.writeTx(fn, options));
+          const value = Reflect.get(target, name, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const sql = leaf.dialect.statements(leaf.tablePrefix);
+      const meta = (name: string) => (tx: WriteTx) => tx.run(sql.metaInsert, [name, 1]);
+      // Two groups: a job of the first queues more while its group runs; they follow its commit.
+      const twoGroups = async (queue: GroupCommitQueue, prefix: string, prepare?: () => void) => {
+        let followers!: Promise<unknown[]>;
+        await queue.submit(async (tx) => {
+          followers = Promise.all([queue.submit(meta(`${prefix}-b`), undefined, prepare), queue.submit(meta(`${prefix}-c`))]);
+          await meta(`${prefix}-a`)(tx);
+        });
+        await followers;
+      };
+      // MySQL's writer session counts its round trips.
+      const roundTrips = () => (backend.name === 'mysql' ? (leaf.dialect as unknown as { writer: { session: { answered: number } } }).writer.session.answered : 0);
+      let trips = 0;
+      const begins = async (queue: GroupCommitQueue, prefix: string, prepare?: () => void) => {
+        asked.length = 0;
+        const before = roundTrips();
+        await twoGroups(queue, prefix, prepare);
+        trips = roundTrips() - before;
+        return asked.map((o) => o.beginWithStatements);
+      };
+
+      expect(await begins(new GroupCommitQueue(recording, undefined, undefined, true), 'sole')).toEqual([false, true]);
+      // BEGIN and the lock, then the group's statements with the commit; the second group all at once.
+      if (backend.name === 'mysql') expect(trips).toBe(3);
+      // A group whose first job asks for its revision under the lock (prepare) waits for the lock.
+      expect(await begins(new GroupCommitQueue(recording, undefined, undefined, true), 'prepared', () => undefined)).toEqual([false, false]);
+      // A queue that is not the leaf's only writer always waits for the lock.
+      expect(await begins(new GroupCommitQueue(recording), 'shared')).toEqual([false, false]);
+      if (backend.name === 'mysql') expect(trips).toBe(4);
+      const names = await leaf.dialect.readTx((tx) => tx.all<{ name: string }>(`SELECT name FROM ${leaf.tablePrefix}meta WHERE name LIKE '%-%' ORDER BY name`));
+      expect(names.map((r) => r.name)).toEqual(['prepared-a', 'prepared-b', 'prepared-c', 'shared-a', 'shared-b', 'shared-c', 'sole-a', 'sole-b', 'sole-c']);
+    });
+
+    it('a group that sent BEGIN with its statements and failed after writing is redone and undone alone', async () => {
+      const queue = new GroupCommitQueue(leaf.dialect, undefined, undefined, true);
+      const sql = leaf.dialect.statements(leaf.tablePrefix);
+      const meta = (name: string) => (tx: WriteTx) => tx.run(sql.metaInsert, [name, 1]);
+      let followers!: Promise<PromiseSettledResult<unknown>[]>;
+      await queue.submit(async (tx) => {
+        followers = Promise.allSettled([
+          queue.submit(meta('kept')),
+          queue.submit(async (tx2) => {
+            await meta('undone')(tx2);
+            throw new Error('refused after writing');
+          }),
+          queue.submit(meta('also kept')),
+        ]);
+        await meta('first')(tx);
+      });
+      expect((await followers).map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect(queue.redone).toBe(leaf.dialect.capabilities.optimisticWrites ? 1 : 0);
+      const names = await leaf.dialect.readTx((tx) => tx.all<{ name: string }>(`SELECT name FROM ${leaf.tablePrefix}meta WHERE name IN ('first', 'kept', 'undone', 'also kept') ORDER BY name`));
+      expect(names.map((r) => r.name)).toEqual(['also kept', 'first', 'kept']);
     });
 
     // Another node writing the same leaf needs a server database.

@@ -283,7 +283,7 @@ export class MysqlDialect implements Dialect {
   private readonly writerOps: WriterOps<Writer, Result> = {
     connect: () => this.connectWriter(),
     drop: () => this.dropWriter(),
-    beginLocked: (writer) => writer.session.text(['START TRANSACTION', mysqlWriteLock(this.prefix)]),
+    begin: () => ['START TRANSACTION', mysqlWriteLock(this.prefix)],
     rollback: (writer) => writer.session.text(['ROLLBACK']),
     isConnectionLost,
     isClosedUnderUs,

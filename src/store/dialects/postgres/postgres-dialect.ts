@@ -299,7 +299,7 @@ export class PostgresDialect implements Dialect {
   private readonly writerOps: WriterOps<Writer, pg.QueryResult> = {
     connect: () => this.connectWriter(),
     drop: () => this.dropWriter(),
-    beginLocked: (writer) => writer.client.query(`${BEGIN_WRITE}; ${postgresWriteLock(this.prefix)}`),
+    begin: () => [BEGIN_WRITE, postgresWriteLock(this.prefix)],
     rollback: (writer) => writer.client.query('ROLLBACK'),
     isConnectionLost,
     isClosedUnderUs,

@@ -203,8 +203,9 @@ export interface WriterOps<W extends PipelinedWriter<R>, R> {
 }
 
 /**
- * One writer transaction: begin with the lock (a stale reused connection is replaced once),
- * run fn, commit; on failure roll back, or drop the connection when even that is in doubt.
+ * One writer transaction: begin with the lock, sent alone (a stale reused connection is replaced
+ * once) or with the first statements (WriteTxOptions.beginWithStatements), run fn, commit; on
+ * failure roll back, or drop the connection when even that is in doubt.
  */
 export async function runWriterTx<W extends PipelinedWriter<R>, R, T>(
   ops: WriterOps<W, R>,

@@ -66,6 +66,8 @@ export class RedisAllocator implements RevisionAllocator {
    */
   private sub: RedisConnection | null = null;
   private subscribed: Promise<void> | null = null;
+  /** Settles `subscribed`: at the first acknowledged subscription, or at close. */
+  private wakeUpsStarted: () => void = () => undefined;
   private readonly subOptions: RedisConnectionOptions;
   private readonly scripts: RevisionScripts;
   private readonly deadlineMs: number;
@@ -286,18 +288,21 @@ export class RedisAllocator implements RevisionAllocator {
     this.listeners.clear();
     this.conn.close();
     this.sub?.close();
+    this.wakeUpsStarted();
   }
 
   /**
    * Starts receiving other nodes' wake-ups (once; until close), as waiting for a watermark does.
    * Resolves when the first subscription is acknowledged: from then on every resolve anywhere
-   * wakes this node.
+   * wakes this node. Once closed, it resolves (there is nothing more to receive).
    */
   receiveWakeUps(): Promise<void> {
     if (this.subscribed) return this.subscribed;
-    let acknowledged!: () => void;
-    this.subscribed = new Promise<void>((resolve) => (acknowledged = resolve));
-    if (this.closed) return this.subscribed;
+    this.subscribed = new Promise<void>((resolve) => (this.wakeUpsStarted = resolve));
+    if (this.closed) {
+      this.wakeUpsStarted();
+      return this.subscribed;
+    }
     const sub = new RedisConnection(this.subOptions);
     this.sub = sub;
     sub.client.on('message', (channel: string, message: string) => {
@@ -317,7 +322,7 @@ export class RedisAllocator implements RevisionAllocator {
       sub.client.subscribe(this.keys.wakeChannel).then(
         () => {
           this.wake();
-          acknowledged();
+          this.wakeUpsStarted();
         },
         () => undefined, // the connection dropped again: the next 'ready' retries
       );

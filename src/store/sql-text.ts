@@ -19,6 +19,10 @@ export const ROW_GAP = 2;
 
 export const SCHEMA_VERSION = 1;
 
+/** The columns of a log row and of a current row, in the order the inserts give them. */
+export const LOG_COLUMNS = 'rev, seq, k, create_rev, version, lease, value, kind, prev_rev';
+export const KV_COLUMNS = 'k, create_rev, mod_rev, version, lease, value';
+
 export type KeyBound = 'bounded' | 'unbounded';
 
 /** What an insert into the current table does when the key is there: it takes the new row's values. */
@@ -74,8 +78,8 @@ export function placeholderTuples(n: number, width: number, first?: string): str
  * @param currentOf the current rows of n keys
  */
 function putUnreadStatements(p: string, onKeyConflict: string, currentOf: (n: number) => string): PutUnreadStatements {
-  const logInsert = `INSERT INTO ${p}log (rev, seq, k, create_rev, version, lease, value, kind, prev_rev)`;
-  const copyToCurrent = `INSERT INTO ${p}kv (k, create_rev, mod_rev, version, lease, value)
+  const logInsert = `INSERT INTO ${p}log (${LOG_COLUMNS})`;
+  const copyToCurrent = `INSERT INTO ${p}kv (${KV_COLUMNS})
           SELECT k, create_rev, rev, version, lease, value FROM ${p}log`;
   return perPutCount((n) => {
     const formerRows: PutUnreadStatement = { sql: currentOf(n), params: (all) => all.map((a) => a.key), answersPrev: true };
@@ -112,10 +116,9 @@ function putUnreadStatements(p: string, onKeyConflict: string, currentOf: (n: nu
 /** @param onKeyConflict this database's spelling of ON_KEY_CONFLICT */
 export function sqlText(p: string, onKeyConflict = ON_KEY_CONFLICT) {
   const inRange = (b: KeyBound, col = 'k') => (b === 'bounded' ? `${col} >= ? AND ${col} < ?` : `${col} >= ?`);
-  const kvCols = 'k, create_rev, mod_rev, version, lease, value';
   const kvColsNoValue = 'k, create_rev, mod_rev, version, lease';
-  const currentOne = `SELECT ${kvCols} FROM ${p}kv WHERE k = ?`;
-  const currentOf = (n: number) => (n === 1 ? currentOne : `SELECT ${kvCols} FROM ${p}kv WHERE k IN (${Array(n).fill('?').join(', ')})`);
+  const currentOne = `SELECT ${KV_COLUMNS} FROM ${p}kv WHERE k = ?`;
+  const currentOf = (n: number) => (n === 1 ? currentOne : `SELECT ${KV_COLUMNS} FROM ${p}kv WHERE k IN (${Array(n).fill('?').join(', ')})`);
   const latestPerKey = (b: KeyBound) => `SELECT k, max(rev) AS rev FROM ${p}log WHERE ${inRange(b)} AND rev <= ? GROUP BY k`;
   return {
     headRev: `SELECT max(rev) AS rev FROM ${p}log`,
@@ -126,17 +129,17 @@ export function sqlText(p: string, onKeyConflict = ON_KEY_CONFLICT) {
     // Rows of a range in key order; `limit` is the number of rows fetched (0: all), when
     // non-zero the last parameter.
     currentRows: (b: KeyBound, withValue: boolean, limit: number) =>
-      `SELECT ${withValue ? kvCols : kvColsNoValue} FROM ${p}kv WHERE ${inRange(b)} ORDER BY k${limit > 0 ? ' LIMIT ?' : ''}`,
+      `SELECT ${withValue ? KV_COLUMNS : kvColsNoValue} FROM ${p}kv WHERE ${inRange(b)} ORDER BY k${limit > 0 ? ' LIMIT ?' : ''}`,
     currentCount: (b: KeyBound) => `SELECT count(*) AS n FROM ${p}kv WHERE ${inRange(b)}`,
     currentOne,
-    upsertCurrent: `INSERT INTO ${p}kv (k, create_rev, mod_rev, version, lease, value) VALUES (?, ?, ?, ?, ?, ?) ${onKeyConflict}`,
+    upsertCurrent: `INSERT INTO ${p}kv (${KV_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) ${onKeyConflict}`,
 
     // Head reads in one statement (its own snapshot, no transaction round trips): the rows with
     // the leaf's head revision, so the caller knows whether they are exact at its revision. The
     // range is read in key order up to the limit (no sort). When nothing matches there is no
     // row to carry the head: the caller then reads the head alone (it can only have grown).
     headAndCurrentRows: (b: KeyBound, withValue: boolean, limit: number) =>
-      `SELECT (SELECT max(rev) FROM ${p}log) AS head, ${withValue ? kvCols : kvColsNoValue}
+      `SELECT (SELECT max(rev) FROM ${p}log) AS head, ${withValue ? KV_COLUMNS : kvColsNoValue}
        FROM ${p}kv WHERE ${inRange(b)} ORDER BY k${limit > 0 ? ' LIMIT ?' : ''}`,
     headAndCurrentCount: (b: KeyBound) => `SELECT (SELECT max(rev) FROM ${p}log) AS head, (SELECT count(*) FROM ${p}kv WHERE ${inRange(b)}) AS n`,
 
@@ -148,10 +151,10 @@ export function sqlText(p: string, onKeyConflict = ON_KEY_CONFLICT) {
     historicalCount: (b: KeyBound) =>
       `SELECT count(*) AS n FROM (${latestPerKey(b)}) m JOIN ${p}log l ON l.k = m.k AND l.rev = m.rev WHERE l.kind = ${ROW_PUT}`,
 
-    insertLog: `INSERT INTO ${p}log (rev, seq, k, create_rev, version, lease, value, kind, prev_rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    insertLog: `INSERT INTO ${p}log (${LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     putUnread: putUnreadStatements(p, onKeyConflict, currentOf),
     deleteCurrent: `DELETE FROM ${p}kv WHERE k = ?`,
-    insertGap: `INSERT INTO ${p}log (rev, seq, k, create_rev, version, lease, value, kind, prev_rev) VALUES (?, 0, ?, 0, 0, 0, ?, ${ROW_GAP}, 0)`,
+    insertGap: `INSERT INTO ${p}log (${LOG_COLUMNS}) VALUES (?, 0, ?, 0, 0, 0, ?, ${ROW_GAP}, 0)`,
     keysOfLease: `SELECT k FROM ${p}kv WHERE lease = ? ORDER BY k`,
 
     // Events for watch feeds, each with the row it replaced (prev_kv).

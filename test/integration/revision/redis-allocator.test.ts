@@ -198,6 +198,17 @@ describe('wake-ups on first wait', () => {
     writer.resolve('x', pending.rev);
     await waitFor(async () => (await Promise.all(found)).some((w) => w >= pending.rev), 'a wake-up after the resolve');
   });
+
+  it('asking for wake-ups settles once the node is closed, whether asked before or after', async () => {
+    const before = fx.allocator({ pollMs: 60_000, url: 'redis://127.0.0.1:1/0' });
+    const pending = before.receiveWakeUps(); // Redis unreachable: never acknowledged
+    await before.close();
+    await pending;
+    const after = fx.allocator({ pollMs: 60_000 });
+    await after.close();
+    await after.receiveWakeUps();
+    expect(await subscribers(after)).toBe(0);
+  });
 });
 
 describe('read index', () => {

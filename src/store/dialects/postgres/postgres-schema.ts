@@ -2,7 +2,7 @@
 // (ON CONFLICT ... excluded, row-value IN and partial indexes are all PostgreSQL) but for the
 // head read, whose shared form PostgreSQL cannot run in O(limit), and a put written in one
 // statement instead of three. The `?` placeholders become $1..$n in postgres-session.ts.
-import { ON_KEY_CONFLICT, ROW_PUT, perPutCount, placeholderTuples, sqlText, type KeyBound, type SqlText } from '../../sql-text.ts';
+import { KV_COLUMNS, LOG_COLUMNS, ON_KEY_CONFLICT, ROW_PUT, perPutCount, placeholderTuples, sqlText, type KeyBound, type SqlText } from '../../sql-text.ts';
 import { binaryCopyRead, type CopyColumn } from './postgres-binary-copy.ts';
 import { replacePlaceholders } from './postgres-session.ts';
 
@@ -92,11 +92,11 @@ export function postgresStatements(p: string): SqlText {
     putUnread: perPutCount((n) => [
       {
         sql: `WITH v (rev, seq, k, lease, value) AS (VALUES ${placeholderTuples(n, 5, '(?::bigint, ?::integer, ?::bytea, ?::bigint, ?::bytea)')}),
-          prev AS (SELECT c.* FROM v CROSS JOIN LATERAL (SELECT k, create_rev, mod_rev, version, lease, value FROM ${p}kv WHERE k = v.k LIMIT 1) c),
-          l AS (INSERT INTO ${p}log (rev, seq, k, create_rev, version, lease, value, kind, prev_rev)
+          prev AS (SELECT c.* FROM v CROSS JOIN LATERAL (SELECT ${KV_COLUMNS} FROM ${p}kv WHERE k = v.k LIMIT 1) c),
+          l AS (INSERT INTO ${p}log (${LOG_COLUMNS})
             SELECT v.rev, v.seq, v.k, COALESCE(prev.create_rev, v.rev), COALESCE(prev.version, 0) + 1, v.lease, v.value, ${ROW_PUT}, COALESCE(prev.mod_rev, 0)
             FROM v LEFT JOIN prev ON prev.k = v.k RETURNING k, create_rev, rev, version, lease, value),
-          u AS (INSERT INTO ${p}kv (k, create_rev, mod_rev, version, lease, value)
+          u AS (INSERT INTO ${p}kv (${KV_COLUMNS})
             SELECT k, create_rev, rev, version, lease, value FROM l ${ON_KEY_CONFLICT})
           SELECT * FROM prev`,
         params: (puts) => puts.flatMap((a) => [a.rev, a.seq, a.key, a.lease, a.value]),

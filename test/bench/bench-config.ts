@@ -1,6 +1,8 @@
 // Benchmark settings, from the environment:
 //   BENCH_SECONDS=4          measured seconds per run (one workload on one target, one round)
 //   BENCH_WARMUP_SECONDS=1   unmeasured load before each run (JIT, caches, connections)
+//   BENCH_TARGET_WARMUP_SECONDS=3   once per target before its first run: unmeasured puts, then
+//                            gets, with 32 in flight, this long each (see warmUp in run.ts)
 //   BENCH_ROUNDS=2           runs per workload and target, alternating targets (A B A B)
 //   BENCH_WORKLOADS=put-seq,get-32   only these workloads (default: all)
 //   BENCH_TARGETS=etcd,etcd-tree     these targets, the first is the baseline (default: etcd and
@@ -20,6 +22,7 @@ import { WORKLOADS } from './workloads/index.ts';
 export interface BenchConfig {
   measureMs: number;
   warmupMs: number;
+  targetWarmupMs: number;
   rounds: number;
   connections: number;
   workloads: Workload[];
@@ -63,6 +66,7 @@ export function loadBenchConfig(): BenchConfig {
   return {
     measureMs: numberSetting('BENCH_SECONDS', 4, 0.1) * 1000,
     warmupMs: numberSetting('BENCH_WARMUP_SECONDS', 1, 0) * 1000,
+    targetWarmupMs: numberSetting('BENCH_TARGET_WARMUP_SECONDS', 3, 0) * 1000,
     rounds: Math.round(numberSetting('BENCH_ROUNDS', 2, 1)),
     connections: Math.round(numberSetting('BENCH_CONNECTIONS', 4, 1)),
     workloads,

@@ -13,6 +13,8 @@ import { cpuDifference, machineBusyCpuSeconds, processTreeCpuByProgram } from '.
 import { ratio, renderHops, renderTable, summarize, writeJson, type RunMeasurement } from './report.ts';
 import type { BenchTarget, RunningTarget } from './targets.ts';
 import type { Workload } from './workload.ts';
+import { getConcurrent } from './workloads/get-concurrent.ts';
+import { putConcurrent } from './workloads/put-concurrent.ts';
 
 interface LiveTarget {
   target: BenchTarget;
@@ -39,6 +41,26 @@ async function serverVersion(endpoint: string, timeoutMs = 60_000): Promise<stri
     }
   } finally {
     client.close();
+  }
+}
+
+/**
+ * Warms a freshly started target once, before its first measured run: puts and gets with 32 in
+ * flight, each for `ms`. A Node.js server runs its code interpreted until V8 has seen it often
+ * enough to compile it; a workload of one request at a time (sequential puts, a watch event)
+ * does not get there within its own short warm-up, so the first round of a fresh node measured
+ * its compiler and interpreter (a sequential put cost a fresh node nearly twice the CPU of the
+ * second round). Real etcd gets the same load, unmeasured.
+ */
+async function warmUp(live: LiveTarget, value: Buffer, ms: number): Promise<void> {
+  if (ms <= 0) return;
+  for (const workload of [putConcurrent, getConcurrent]) {
+    const prepared = await workload.prepare({ client: live.client, runPrefix: `/bench/warm-up/${workload.name}/`, value });
+    try {
+      await runClosedLoop(prepared.op, workload.concurrency, ms);
+    } finally {
+      await prepared.close?.();
+    }
   }
 }
 
@@ -127,6 +149,10 @@ async function main(): Promise<void> {
     }
 
     const value = randomBytes(1024);
+    for (const target of live) {
+      progress(`warming ${target.target.name} up: puts and gets, ${(config.targetWarmupMs / 1000).toFixed(0)}s each ...`);
+      await warmUp(target, value, config.targetWarmupMs);
+    }
     const measurements: RunMeasurement[] = [];
     let done = 0;
     for (const workload of config.workloads) {
@@ -169,6 +195,7 @@ async function main(): Promise<void> {
       settings: {
         measureSeconds: config.measureMs / 1000,
         warmupSeconds: config.warmupMs / 1000,
+        targetWarmupSeconds: config.targetWarmupMs / 1000,
         rounds: config.rounds,
         connections: config.connections,
         selfCheck: config.selfCheck,

@@ -9,6 +9,7 @@ import { EtcdError } from '../../../src/etcd/errors.ts';
 import { MemoryAllocator } from '../../../src/revision/memory-allocator.ts';
 import { MvccStore } from '../../../src/store/mvcc-store.ts';
 import { freePort } from '../../support/ports.ts';
+import { closeStoreOnLeaf, logOnlyStore, openStoreOnLeaf } from './store-on-leaf.ts';
 import { ctx, failure, put, range, txn } from './requests.ts';
 import { DIALECTS, pausableProxy, silentServer, type TestLeaf } from './store-backends.ts';
 
@@ -30,16 +31,10 @@ for (const backend of SERVERS) {
     let store: MvccStore;
 
     beforeEach(async () => {
-      leaf = await backend.create();
-      allocator = new MemoryAllocator();
-      store = new MvccStore('leaf', leaf.dialect, allocator, { compactionBatch: 7, tablePrefix: leaf.tablePrefix });
-      await store.open();
+      ({ leaf, allocator, store } = await openStoreOnLeaf(backend));
     });
 
-    afterEach(async () => {
-      await store.close();
-      await leaf.cleanup();
-    });
+    afterEach(() => closeStoreOnLeaf({ leaf, allocator, store }));
 
     for (const server of ['a closed port', 'a server that never answers'] as const) {
       it(`a leaf on ${server} answers UNAVAILABLE naming the leaf; the process goes on`, async () => {
@@ -127,7 +122,7 @@ for (const backend of SERVERS) {
       for (let i = 0; i < 200 && (caches.heads === null || caches.recent === null); i++) await new Promise((resolve) => setTimeout(resolve, 50));
       expect(caches.heads).not.toBeNull();
       const again = await store.txn(txn(put('f/again', 'y')), ctx);
-      const logOnly = new MvccStore('leaf', leaf.dialect, Object.assign(Object.create(allocator), { soleWriter: false }), { tablePrefix: leaf.tablePrefix });
+      const logOnly = logOnlyStore(leaf, allocator);
       for (const key of [...present.keys(), 'f/again']) expect(await store.range(range(key), again.rev), key).toEqual(await logOnly.range(range(key), again.rev));
       expect(await store.events(again.rev - 1, again.rev, 100)).toEqual(await logOnly.events(again.rev - 1, again.rev, 100));
     });

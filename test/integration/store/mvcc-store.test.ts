@@ -10,6 +10,7 @@ import type { Dialect, WriteTx, WriteTxOptions } from '../../../src/store/dialec
 import { GroupCommitQueue } from '../../../src/store/group-commit.ts';
 import { MvccStore } from '../../../src/store/mvcc-store.ts';
 import { EventType, type TxnRequest } from '../../../src/store/types.ts';
+import { closeStoreOnLeaf, logOnlyStore, notSoleWriter, openStoreOnLeaf } from './store-on-leaf.ts';
 import { b, ctx, del, failure, put, range, txn } from './requests.ts';
 import { DIALECTS, type TestLeaf } from './store-backends.ts';
 
@@ -20,16 +21,10 @@ for (const backend of DIALECTS) {
     let store: MvccStore;
 
     beforeEach(async () => {
-      leaf = await backend.create();
-      allocator = new MemoryAllocator();
-      store = new MvccStore('leaf', leaf.dialect, allocator, { compactionBatch: 7, tablePrefix: leaf.tablePrefix });
-      await store.open();
+      ({ leaf, allocator, store } = await openStoreOnLeaf(backend));
     });
 
-    afterEach(async () => {
-      await store.close();
-      await leaf.cleanup();
-    });
+    afterEach(() => closeStoreOnLeaf({ leaf, allocator, store }));
 
     async function snapshot(rev: number) {
       const r = await store.range(range('k', 'l'), rev);
@@ -337,7 +332,7 @@ for (const backend of DIALECTS) {
       await store.revokeLeaseKeys(9);
       const head = await allocator.current();
       // The same leaf read through a store that cannot vouch for every write (as with Redis).
-      const logOnly = new MvccStore('leaf', leaf.dialect, Object.assign(Object.create(allocator), { soleWriter: false }), { tablePrefix: leaf.tablePrefix });
+      const logOnly = logOnlyStore(leaf, allocator);
       for (const limit of [1, 2, 3, 4, 100]) {
         for (let after = from; after < head; after++) {
           expect(await store.events(after, head, limit), `after ${after}, limit ${limit}`).toEqual(await logOnly.events(after, head, limit));
@@ -347,7 +342,7 @@ for (const backend of DIALECTS) {
 
     it('a sole writer answers gets from its head cache exactly as the database does', async () => {
       const leased = { leaseExists: (l: number) => l === 9 };
-      const logOnly = new MvccStore('leaf', leaf.dialect, Object.assign(Object.create(allocator), { soleWriter: false }), { tablePrefix: leaf.tablePrefix });
+      const logOnly = logOnlyStore(leaf, allocator);
       let seed = 11;
       const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
       const keys = ['h/a', 'h/b', 'h/c', 'h/d'];
@@ -397,7 +392,7 @@ for (const backend of DIALECTS) {
       for (const key of existing) await store.txn(txn(put(key, 'old', { lease: 0 })), ctx);
       // A second node's store (no sole-writer caches): every put's former row comes from the database.
       // (Its allocator counts on from the shared one's revision in a counter of its own.)
-      const noCaches: MemoryAllocator = Object.assign(Object.create(allocator), { soleWriter: false });
+      const noCaches = notSoleWriter(allocator);
       const other = new MvccStore('leaf', leaf.secondWriter!(), noCaches, { tablePrefix: leaf.tablePrefix });
       await other.open();
       try {
@@ -480,7 +475,7 @@ for (const backend of DIALECTS) {
         await faultyStore.txn(txn(put('x/a', '2'), put('x/b', '1')), ctx);
         await faultyStore.txn(txn(del('x/b')), ctx);
         const head = await allocator.current();
-        const logOnly = new MvccStore('leaf', leaf.dialect, Object.assign(Object.create(allocator), { soleWriter: false }), { tablePrefix: leaf.tablePrefix });
+        const logOnly = logOnlyStore(leaf, allocator);
         for (const key of ['x/a', 'x/b']) expect(await faultyStore.range(range(key), head), key).toEqual(await logOnly.range(range(key), head));
         expect((await faultyStore.range(range('x/a'), head)).kvs[0].value.toString()).toBe('2');
         expect(await faultyStore.events(from, head, 100)).toEqual(await logOnly.events(from, head, 100));

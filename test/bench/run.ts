@@ -49,11 +49,10 @@ async function serverVersion(endpoint: string, timeoutMs = 60_000): Promise<stri
  * flight, each for `ms`. A Node.js server runs its code interpreted until V8 has seen it often
  * enough to compile it; a workload of one request at a time (sequential puts, a watch event)
  * does not get there within its own short warm-up, so the first round of a fresh node measured
- * its compiler and interpreter (a sequential put cost a fresh node nearly twice the CPU of the
- * second round). Real etcd gets the same load, unmeasured.
+ * its compiler and interpreter (a sequential put cost a fresh node 1.7 times the CPU it cost in
+ * the second round). Real etcd gets the same load, unmeasured.
  */
 async function warmUp(live: LiveTarget, value: Buffer, ms: number): Promise<void> {
-  if (ms <= 0) return;
   for (const workload of [putConcurrent, getConcurrent]) {
     const prepared = await workload.prepare({ client: live.client, runPrefix: `/bench/warm-up/${workload.name}/`, value });
     try {
@@ -150,7 +149,8 @@ async function main(): Promise<void> {
 
     const value = randomBytes(1024);
     for (const target of live) {
-      progress(`warming ${target.target.name} up: puts and gets, ${(config.targetWarmupMs / 1000).toFixed(0)}s each ...`);
+      if (config.targetWarmupMs <= 0) break;
+      progress(`warming ${target.target.name} up: puts and gets, ${config.targetWarmupMs / 1000}s each ...`);
       await warmUp(target, value, config.targetWarmupMs);
     }
     const measurements: RunMeasurement[] = [];

@@ -6,11 +6,14 @@ import { describe, expect, it, vi } from 'vitest';
 describe('event-loop delay metrics', () => {
   it('sample every 100 ms and are exported', async () => {
     const monitor = vi.spyOn(perfHooks, 'monitorEventLoopDelay');
-    // Imported only now, so the spy sees the monitor that loading the metrics sets up.
-    const { EVENT_LOOP_SAMPLE_MS, renderMetrics } = await import('../../src/telemetry/metrics.ts');
-    expect(EVENT_LOOP_SAMPLE_MS).toBe(100);
-    expect(monitor).toHaveBeenCalledWith({ resolution: EVENT_LOOP_SAMPLE_MS });
-    expect(await renderMetrics()).toMatch(/^nodejs_eventloop_lag_p99_seconds \d/m);
-    monitor.mockRestore();
+    try {
+      // Imported only now, so the spy sees the monitor that loading the metrics sets up.
+      const { EVENT_LOOP_SAMPLE_MS, renderMetrics } = await import('../../src/telemetry/metrics.ts');
+      expect(EVENT_LOOP_SAMPLE_MS).toBe(100);
+      expect(monitor).toHaveBeenCalledWith({ resolution: EVENT_LOOP_SAMPLE_MS });
+      expect(await renderMetrics()).toMatch(/^nodejs_eventloop_lag_p99_seconds \d/m);
+    } finally {
+      monitor.mockRestore();
+    }
   });
 });

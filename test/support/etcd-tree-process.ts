@@ -1,9 +1,10 @@
 // Starts an etcd-tree node as a child process (the real CLI), on free loopback ports.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { freePort, waitForPort } from './ports.ts';
+import { PortTakenError, spawnListening, type ListeningChild } from './listening-child.ts';
+import { freePort } from './ports.ts';
 
 export const projectRoot = resolve(import.meta.dirname, '../..');
 
@@ -44,45 +45,43 @@ export async function startEtcdTree(opts: StartOptions = {}): Promise<EtcdTreeNo
     '00-default.yaml': `backends:\n  local:\n    kind: sqlite\n    path: ${join(dataDir, 'default.db')}\nroutes:\n  - prefix: ""\n    to: local\n`,
   };
   for (const [name, content] of Object.entries(topology)) writeFileSync(join(topologyDir, name), content);
-  const port = opts.port ?? (await freePort());
-  const httpPort = opts.httpPort ?? (await freePort());
-  const args = [
-    // Extra Node.js flags for every node started, e.g. ETCD_TREE_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
-    ...(process.env.ETCD_TREE_NODE_FLAGS ?? '').split(' ').filter(Boolean),
-    '--import', 'tsx', join(projectRoot, 'src/cli.ts'),
-    '--listen-client-urls', `http://127.0.0.1:${port}`,
-    '--listen-metrics-urls', `http://127.0.0.1:${httpPort}`,
-    '--data-dir', dataDir,
-    '--topology-dir', topologyDir,
-    '--experimental-watch-progress-notify-interval', '1s',
-    ...(opts.args ?? []),
-  ];
-  const child = spawn(process.execPath, args, {
-    cwd: projectRoot,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...opts.env },
-  });
-  let out = '';
-  const keep = (d: Buffer) => { out = (out + d.toString()).slice(-8000); };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  try {
-    await Promise.race([
-      waitForPort(port, 30_000),
-      exited.then((code) => { throw new Error(`etcd-tree exited with ${code} before listening`); }),
-    ]);
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw new Error(`${String(err)}\n${out}`);
+  // Ports we picked were free a moment ago; another test's process may take one first.
+  const picked = opts.port === undefined && opts.httpPort === undefined;
+  let started: ListeningChild;
+  let port: number;
+  let httpPort: number;
+  for (let attempt = 1; ; attempt++) {
+    port = opts.port ?? (await freePort());
+    httpPort = opts.httpPort ?? (await freePort());
+    const args = [
+      // Extra Node.js flags for every node started, e.g. ETCD_TREE_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+      ...(process.env.ETCD_TREE_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+      '--import', 'tsx', join(projectRoot, 'src/cli.ts'),
+      '--listen-client-urls', `http://127.0.0.1:${port}`,
+      '--listen-metrics-urls', `http://127.0.0.1:${httpPort}`,
+      '--data-dir', dataDir,
+      '--topology-dir', topologyDir,
+      '--experimental-watch-progress-notify-interval', '1s',
+      ...(opts.args ?? []),
+    ];
+    try {
+      started = await spawnListening('etcd-tree', process.execPath, args, {
+        cwd: projectRoot,
+        env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...opts.env },
+      }, port);
+      break;
+    } catch (err) {
+      if (!(picked && err instanceof PortTakenError && attempt < 3)) throw err;
+    }
   }
+  const { child, output, exited } = started;
   const node: EtcdTreeNode = {
     endpoint: `127.0.0.1:${port}`,
     port,
     httpPort,
     dataDir,
     process: child,
-    output: () => out,
+    output,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill('SIGTERM');

@@ -3,12 +3,13 @@
 // The target is etcd-tree (the real CLI, via test/support/etcd-tree-process.ts). For checking
 // the tests themselves, INTEGRATION_TARGET=etcd35 runs the same files against a real etcd 3.5
 // (shared/tools/etcd35): whatever passes there and fails on etcd-tree is an etcd-tree bug.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEtcdTree } from '../../support/etcd-tree-process.ts';
-import { freePort, waitForPort } from '../../support/ports.ts';
+import { spawnListening } from '../../support/listening-child.ts';
+import { freePort } from '../../support/ports.ts';
 import { etcd35Binary } from '../../support/real-etcd.ts';
 
 export type Target = 'etcd-tree' | 'etcd35';
@@ -128,21 +129,7 @@ async function startEtcd35(opts: NodeOptions): Promise<TestNode> {
     ...tlsArgs(opts.tls),
     ...(opts.args ?? []),
   ];
-  const child = spawn(etcd35Binary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const keep = (d: Buffer) => { out = (out + d.toString()).slice(-8000); };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  try {
-    await Promise.race([
-      waitForPort(port, 30_000),
-      exited.then((code) => { throw new Error(`etcd exited with ${code} before listening`); }),
-    ]);
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw new Error(`${String(err)}\n${out}`);
-  }
+  const { child, output, exited } = await spawnListening('etcd', etcd35Binary(), args, {}, port);
   const ownsDir = opts.dataDir === undefined;
   const done = () => child.exitCode !== null || child.signalCode !== null;
   const node: TestNode = {
@@ -153,7 +140,7 @@ async function startEtcd35(opts: NodeOptions): Promise<TestNode> {
     httpPort,
     dataDir,
     process: child,
-    output: () => out,
+    output,
     async stop() {
       if (done()) return child.exitCode;
       child.kill('SIGTERM');
